@@ -1,0 +1,572 @@
+"""``AsyncVideoClient`` and its sync twin ``VideoClient``: the SDK's one code path.
+
+A client holds defaults (credentials, endpoint, timeout, retries); every call may override
+them. The model id picks the provider (``provider/model``); a video id routes later calls back
+to the provider that made it (see ``_ids``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from . import _ids, _pricing, _sync, providers
+from ._engine import Engine
+from ._exceptions import APITimeoutError, BadRequestError, VideoGenerationFailed
+from ._poll import next_poll_interval, sleep_before_next_poll
+from ._validation import (
+    InputReference,
+    check_prompt,
+    check_seconds,
+    check_size,
+    load_input_reference,
+)
+from .providers._base import CreateParams, Credentials, Order, Provider
+from .types.content import VideoContent
+from .types.video import Usage, Video, VideoContentVariant, VideoDeleted, VideoList
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+ProgressCallback = Callable[[Video], Awaitable[None] | None]
+_VARIANTS = ("video", "thumbnail", "spritesheet")
+
+
+class AsyncVideoClient:
+    """Async client for every provider vidgate speaks.
+
+    Args:
+        api_key: key for the provider (else the provider's environment variable).
+        api_base: endpoint override (else the provider's environment variable or default).
+        organization: sent as ``OpenAI-Organization`` to OpenAI-compatible servers.
+        timeout: seconds per request (default 600, connect 5).
+        max_retries: retries for failed requests (default 2).
+        default_headers: headers added to every request.
+
+    Example:
+        >>> client = AsyncVideoClient()
+        >>> video = await client.create_and_poll("a fox", model="local/preview")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        organization: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        engine: Engine | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api_key = api_key
+        self.api_base = api_base
+        self.organization = organization
+        self.default_headers = dict(default_headers or {})
+        self._engine = engine or Engine(timeout=timeout, max_retries=max_retries)
+        self._clock = clock
+
+    # -- public API --------------------------------------------------------------------------
+
+    async def create(
+        self,
+        prompt: str,
+        *,
+        model: str = "sora-2",
+        seconds: str | int | None = None,
+        size: str | None = None,
+        input_reference: InputReference | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        organization: str | None = None,
+    ) -> Video:
+        """Start a video job. Input is checked against the model's capabilities first: a bad
+        value raises ``BadRequestError`` (with ``param``) and nothing is sent."""
+        ref = _ids.parse_model(model)
+        provider = self._provider(ref.provider, api_key, api_base, organization, extra_headers)
+        caps = provider.capabilities(ref.model)
+        params = CreateParams(
+            prompt=check_prompt(prompt, caps),
+            model=ref.model,
+            seconds=check_seconds(seconds or caps.default_seconds, caps, model),
+            size=check_size(size or caps.default_size, caps, model),
+            input_reference=load_input_reference(input_reference, caps, model),
+            extra_body=dict(extra_body or {}),
+            idempotency_key=_header(extra_headers, "idempotency-key"),
+        )
+        video = await self._engine.run(
+            provider, provider.create(params), timeout=timeout, max_retries=max_retries
+        )
+        return self._public(video, ref.provider, ref.model)
+
+    async def retrieve(
+        self,
+        video_id: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        organization: str | None = None,
+    ) -> Video:
+        """The job's current state."""
+        video, _ = await self._retrieve(
+            video_id, extra_headers, api_key, api_base, timeout, max_retries, organization
+        )
+        return video
+
+    async def download_content(
+        self,
+        video_id: str,
+        *,
+        variant: VideoContentVariant = "video",
+        stream: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        organization: str | None = None,
+    ) -> VideoContent:
+        """The video (MP4), its thumbnail (WebP) or spritesheet (JPEG). Read whole by default;
+        with ``stream=True`` the body is passed through in chunks as you iterate it."""
+        if variant not in _VARIANTS:
+            raise BadRequestError(
+                f"Invalid value for 'variant': {variant!r}. Supported values are video, "
+                "thumbnail and spritesheet.",
+                param="variant",
+                code="invalid_value",
+            )
+        vref = _ids.decode_video_id(video_id)
+        provider = self._provider(vref.provider, api_key, api_base, organization, extra_headers)
+        source = await self._engine.run(
+            provider,
+            provider.content(vref.upstream_id, model=vref.model, variant=variant),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        opened = await self._engine.open(
+            provider, source.request, timeout=timeout, max_retries=max_retries
+        )
+        headers = {k.lower(): v for k, v in opened.headers.items()}
+        content = VideoContent(
+            content_type=headers.get("content-type", source.content_type),
+            headers=headers,
+            stream=opened.chunks,
+            aclose=opened.aclose,
+        )
+        if not stream:
+            await content.aread()
+        return content
+
+    async def delete(
+        self,
+        video_id: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        organization: str | None = None,
+    ) -> VideoDeleted:
+        """Delete the job and its stored files (cancelling it first if it is still running)."""
+        vref = _ids.decode_video_id(video_id)
+        provider = self._provider(vref.provider, api_key, api_base, organization, extra_headers)
+        deleted = await self._engine.run(
+            provider,
+            provider.delete(vref.upstream_id, model=vref.model),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return deleted.model_copy(update={"id": video_id})
+
+    async def list(
+        self,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+        order: Order | None = None,
+        provider: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        organization: str | None = None,
+    ) -> VideoList:
+        """One page of videos, newest first by default. ``provider`` picks whose videos
+        (default ``openai``, i.e. the server at ``api_base``); pass ``after=page.last_id`` for
+        the next page."""
+        name = provider or _ids.DEFAULT_PROVIDER
+        if providers.get(name) is None:
+            raise BadRequestError(
+                f"Unknown provider '{name}'.", param="provider", code="invalid_value"
+            )
+        if limit is not None and not 0 <= limit <= 100:
+            raise BadRequestError(
+                "'limit' must be between 0 and 100.", param="limit", code="invalid_value"
+            )
+        if order is not None and order not in ("asc", "desc"):
+            raise BadRequestError(
+                "'order' must be 'asc' or 'desc'.", param="order", code="invalid_value"
+            )
+        upstream_after = _ids.decode_video_id(after).upstream_id if after else None
+        adapter = self._provider(name, api_key, api_base, organization, extra_headers)
+        page = await self._engine.run(
+            adapter,
+            adapter.list(limit=limit, after=upstream_after, order=order),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        data = [self._public(v, name, _model_of(v, name)) for v in page.data]
+        return page.model_copy(
+            update={
+                "data": data,
+                "first_id": data[0].id if data else None,
+                "last_id": data[-1].id if data else None,
+            }
+        )
+
+    async def remix(
+        self,
+        video_id: str,
+        *,
+        prompt: str,
+        extra_headers: Mapping[str, str] | None = None,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        organization: str | None = None,
+    ) -> Video:
+        """A new video from a completed one and a new prompt."""
+        vref = _ids.decode_video_id(video_id)
+        provider = self._provider(vref.provider, api_key, api_base, organization, extra_headers)
+        if vref.model:
+            caps = provider.capabilities(vref.model)
+            if not caps.remix:
+                raise BadRequestError(
+                    f"{vref.provider}/{vref.model} cannot remix videos.",
+                    param="video_id",
+                    code="unsupported_operation",
+                )
+            check_prompt(prompt, caps)
+        else:
+            check_prompt(prompt)
+        video = await self._engine.run(
+            provider,
+            provider.remix(vref.upstream_id, model=vref.model, prompt=prompt),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._public(video, vref.provider, vref.model or video.model)
+
+    async def wait(
+        self,
+        video_id: str,
+        *,
+        deadline: float | None = None,
+        poll_interval: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        organization: str | None = None,
+    ) -> Video:
+        """Poll until the job is ``completed`` and return it.
+
+        Args:
+            deadline: seconds to wait in all; past it ``APITimeoutError`` is raised.
+            poll_interval: seconds between polls; by default the server's
+                ``openai-poll-after-ms`` hint, else 1 s.
+            on_progress: called with the video after every poll (may be async).
+
+        Raises:
+            VideoGenerationFailed: the job ended ``failed``; the provider's reason is on it.
+            APITimeoutError: the deadline passed first.
+        """
+        end = None if deadline is None else self._clock() + deadline
+        while True:
+            video, headers = await self._retrieve(
+                video_id, None, api_key, api_base, None, None, organization
+            )
+            if on_progress is not None:
+                maybe = on_progress(video)
+                if inspect.isawaitable(maybe):
+                    await maybe
+            if video.status == "completed":
+                return video
+            if video.status == "failed":
+                raise VideoGenerationFailed(video)
+            interval = next_poll_interval(headers, requested=poll_interval)
+            pause = sleep_before_next_poll(interval, now=self._clock(), deadline=end)
+            if pause is None:
+                raise APITimeoutError(
+                    f"Video {video_id} is still {video.status} ({video.progress}%) after "
+                    f"{deadline} s."
+                )
+            await self._engine.sleep(pause)
+
+    async def create_and_poll(
+        self,
+        prompt: str,
+        *,
+        model: str = "sora-2",
+        seconds: str | int | None = None,
+        size: str | None = None,
+        input_reference: InputReference | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
+        poll_interval: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        organization: str | None = None,
+    ) -> Video:
+        """``create`` then ``wait``: returns the completed video or raises."""
+        video = await self.create(
+            prompt,
+            model=model,
+            seconds=seconds,
+            size=size,
+            input_reference=input_reference,
+            extra_headers=extra_headers,
+            extra_body=extra_body,
+            api_key=api_key,
+            api_base=api_base,
+            timeout=timeout,
+            max_retries=max_retries,
+            organization=organization,
+        )
+        if on_progress is not None:
+            maybe = on_progress(video)
+            if inspect.isawaitable(maybe):
+                await maybe
+        return await self.wait(
+            video.id,
+            deadline=deadline,
+            poll_interval=poll_interval,
+            on_progress=on_progress,
+            api_key=api_key,
+            api_base=api_base,
+            organization=organization,
+        )
+
+    async def download_to_file(
+        self,
+        video_id: str,
+        path: str | os.PathLike[str],
+        *,
+        variant: VideoContentVariant = "video",
+        api_key: str | None = None,
+        api_base: str | None = None,
+        organization: str | None = None,
+    ) -> Path:
+        """Stream a variant to ``path`` (written to a temporary name, then renamed)."""
+        target = Path(path)
+        content = await self.download_content(
+            video_id,
+            variant=variant,
+            stream=True,
+            api_key=api_key,
+            api_base=api_base,
+            organization=organization,
+        )
+        partial = target.with_name(target.name + ".part")
+        try:
+            await content.awrite_to_file(partial)
+            os.replace(partial, target)
+        finally:
+            await content.aclose()
+            partial.unlink(missing_ok=True)
+        return target
+
+    async def aclose(self) -> None:
+        """Close the connections this client opened on the running loop."""
+        await self._engine.aclose()
+
+    async def __aenter__(self) -> AsyncVideoClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _provider(
+        self,
+        name: str,
+        api_key: str | None,
+        api_base: str | None,
+        organization: str | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> Provider:
+        cls = providers.get(name)
+        if cls is None:  # ids and model names are checked earlier; this is a safety net
+            raise BadRequestError(f"Unknown provider '{name}'.", param="model")
+        headers = {**self.default_headers, **(extra_headers or {})}
+        headers = {k: v for k, v in headers.items() if k.lower() != "idempotency-key"}
+        return cls(
+            Credentials(
+                api_key=api_key or self.api_key or _env(cls.env_api_key),
+                api_base=api_base or self.api_base or _env(cls.env_api_base),
+                organization=organization or self.organization or _env(("OPENAI_ORGANIZATION",)),
+                extra_headers=headers,
+            )
+        )
+
+    async def _retrieve(
+        self,
+        video_id: str,
+        extra_headers: Mapping[str, str] | None,
+        api_key: str | None,
+        api_base: str | None,
+        timeout: float | None,
+        max_retries: int | None,
+        organization: str | None,
+    ) -> tuple[Video, Mapping[str, str]]:
+        vref = _ids.decode_video_id(video_id)
+        provider = self._provider(vref.provider, api_key, api_base, organization, extra_headers)
+        flow = provider.retrieve(vref.upstream_id, model=vref.model)
+        captured: dict[str, Mapping[str, str]] = {}
+
+        def capture() -> Any:
+            # Keep the last response's headers for poll hints (openai-poll-after-ms).
+            request = next(flow)
+            try:
+                while True:
+                    response = yield request
+                    captured["headers"] = response.headers
+                    request = flow.send(response)
+            except StopIteration as stop:
+                return stop.value
+
+        video: Video = await self._engine.run(
+            provider, capture(), timeout=timeout, max_retries=max_retries
+        )
+        return (
+            self._public(video, vref.provider, vref.model or video.model),
+            captured.get("headers", {}),
+        )
+
+    def _public(self, video: Video, provider: str, model: str) -> Video:
+        """The video as callers see it: a routable id, the public model id, and usage."""
+        ref = _ids.ModelRef(provider, model or video.model)
+        update: dict[str, Any] = {
+            "id": _ids.encode_video_id(provider, ref.model, video.id),
+            "model": ref.public,
+        }
+        if video.remixed_from_video_id:
+            update["remixed_from_video_id"] = _ids.encode_video_id(
+                provider, ref.model, video.remixed_from_video_id
+            )
+        if video.usage is None and video.seconds:
+            try:
+                seconds = float(video.seconds)
+            except ValueError:
+                seconds = 0.0
+            update["usage"] = Usage(
+                seconds=seconds,
+                cost_usd=_pricing.cost_usd(provider, ref.model, video.size, video.seconds),
+            )
+        return video.model_copy(update=update)
+
+
+def _model_of(video: Video, provider: str) -> str:
+    prefix = f"{provider}/"
+    return video.model.removeprefix(prefix) if provider != _ids.DEFAULT_PROVIDER else video.model
+
+
+def _env(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _sync_method(
+    fn: Callable[Concatenate[AsyncVideoClient, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[VideoClient, P], T]:
+    """A ``VideoClient`` method that runs the ``AsyncVideoClient`` one on the shared loop."""
+
+    def method(self: VideoClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return _sync.run(fn(self._async, *args, **kwargs))
+
+    method.__name__ = fn.__name__
+    method.__qualname__ = f"VideoClient.{fn.__name__}"
+    method.__doc__ = fn.__doc__
+    method.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
+    return method
+
+
+class VideoClient:
+    """Sync twin of :class:`AsyncVideoClient`: the same methods and parameters, blocking.
+
+    Example:
+        >>> with VideoClient() as client:                                  # doctest: +SKIP
+        ...     video = client.create_and_poll("a red fox", model="local/preview")
+        ...     client.download_to_file(video.id, "fox.mp4")
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        organization: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        engine: Engine | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._async = AsyncVideoClient(
+            api_key=api_key,
+            api_base=api_base,
+            organization=organization,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            engine=engine,
+            clock=clock,
+        )
+
+    create = _sync_method(AsyncVideoClient.create)
+    retrieve = _sync_method(AsyncVideoClient.retrieve)
+    download_content = _sync_method(AsyncVideoClient.download_content)
+    delete = _sync_method(AsyncVideoClient.delete)
+    list = _sync_method(AsyncVideoClient.list)
+    remix = _sync_method(AsyncVideoClient.remix)
+    wait = _sync_method(AsyncVideoClient.wait)
+    create_and_poll = _sync_method(AsyncVideoClient.create_and_poll)
+    download_to_file = _sync_method(AsyncVideoClient.download_to_file)
+
+    def close(self) -> None:
+        _sync.run(self._async.aclose())
+
+    def __enter__(self) -> VideoClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

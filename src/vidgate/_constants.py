@@ -1,0 +1,16 @@
+"""Defaults, matching the ``openai`` SDK's (spec §5) so ported code behaves the same."""
+
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_MAX_RETRIES = 2
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+MAX_RETRY_AFTER_DELAY = 120.0
+
+DEFAULT_POLL_INTERVAL = 1.0
+POLL_AFTER_HEADER = "openai-poll-after-ms"
+MIN_POLL_INTERVAL = 0.01
+MAX_POLL_INTERVAL = 60.0
+
+MAX_PROMPT_CHARS = 32_000
+USER_AGENT = "vidgate/0.1.0"

@@ -1,0 +1,228 @@
+"""The only place vidgate does HTTP I/O: it drives provider flows over one ``httpx`` client per
+event loop, with retries, timeouts, error mapping and streaming bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from . import _log
+from ._constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from ._exceptions import APIConnectionError, APIError, APITimeoutError
+from ._retry import (
+    RetryPolicy,
+    retry_delay,
+    should_retry_connection_error,
+    should_retry_status,
+)
+from .providers._base import Flow, Provider, Request, Response
+
+T = TypeVar("T")
+
+_NETWORK = "network"
+# Errors raised before a single byte went out: retrying cannot start a second job.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+@dataclass
+class Streamed:
+    """An open streamed response: headers now, body chunk by chunk."""
+
+    status_code: int
+    headers: dict[str, str]
+    chunks: AsyncIterator[bytes]
+    aclose: Callable[[], Awaitable[None]]
+
+
+class Engine:
+    """Sends requests for flows. One engine serves many calls and event loops; it keeps one
+    ``httpx.AsyncClient`` per loop and transport, reused across calls (connections pooled).
+
+    ``sleep`` and ``rand`` are injectable so retry timing is testable without waiting.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
+        self._sleep = sleep
+        self._rand = rand
+        self._clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]
+        ] = weakref.WeakKeyDictionary()
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def _client(self, provider: Provider) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        per_loop = self._clients.setdefault(loop, {})
+        key = provider.name if provider.in_process else _NETWORK
+        client = per_loop.get(key)
+        if client is None:
+            client = httpx.AsyncClient(
+                transport=provider.make_transport(),
+                timeout=httpx.Timeout(self.timeout, connect=DEFAULT_CONNECT_TIMEOUT),
+                follow_redirects=True,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            )
+            per_loop[key] = client
+        return client
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait between polls (injectable, so poll loops are testable without waiting)."""
+        await self._sleep(seconds)
+
+    async def aclose(self) -> None:
+        """Close the clients opened on the running loop."""
+        loop = asyncio.get_running_loop()
+        for client in self._clients.pop(loop, {}).values():
+            await client.aclose()
+
+    # -- flows -------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        provider: Provider,
+        flow: Flow[T],
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> T:
+        """Drive ``flow`` to its result, sending each request it yields."""
+        try:
+            request = next(flow)
+            while True:
+                response = await self.send(
+                    provider, request, timeout=timeout, max_retries=max_retries
+                )
+                request = flow.send(response)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    async def send(
+        self,
+        provider: Provider,
+        request: Request,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Response:
+        """Send with retries; an error status becomes the provider's mapped exception."""
+        streamed = await self.open(provider, request, timeout=timeout, max_retries=max_retries)
+        try:
+            content = b"".join([chunk async for chunk in streamed.chunks])
+        except httpx.TimeoutException as exc:
+            raise APITimeoutError(f"Timed out reading the response: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise APIConnectionError(f"Connection lost reading the response: {exc}") from exc
+        finally:
+            await streamed.aclose()
+        return Response(streamed.status_code, streamed.headers, content, url=request.url)
+
+    async def open(
+        self,
+        provider: Provider,
+        request: Request,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Streamed:
+        """Send ``request`` and return once the headers arrive, retrying as the policy allows.
+        The caller owns the returned stream and must ``aclose`` it."""
+        policy = RetryPolicy(
+            max_retries=self.max_retries if max_retries is None else max_retries,
+            may_duplicate_work=request.creates_job and not _has_idempotency_key(request),
+        )
+        client = self._client(provider)
+        retries = 0
+        while True:
+            started = time.perf_counter()
+            http_request = _build(client, request, timeout)
+            try:
+                response = await client.send(http_request, stream=True)
+            except httpx.HTTPError as exc:
+                _log.log_request(
+                    request.method,
+                    request.url,
+                    type(exc).__name__,
+                    time.perf_counter() - started,
+                    retries,
+                )
+                sent = not isinstance(exc, _NOT_SENT)
+                if should_retry_connection_error(policy, retries_taken=retries, request_sent=sent):
+                    await self._sleep(retry_delay(retries, rand=self._rand))
+                    retries += 1
+                    continue
+                raise _connection_error(exc, request) from exc
+            _log.log_request(
+                request.method,
+                request.url,
+                response.status_code,
+                time.perf_counter() - started,
+                retries,
+            )
+            if response.status_code < 400:
+                return Streamed(
+                    response.status_code,
+                    dict(response.headers),
+                    response.aiter_bytes(),
+                    response.aclose,
+                )
+            headers = dict(response.headers)
+            try:
+                body = await response.aread()
+            except httpx.HTTPError:
+                body = b""
+            finally:
+                await response.aclose()
+            if should_retry_status(response.status_code, headers, policy, retries_taken=retries):
+                await self._sleep(retry_delay(retries, headers, rand=self._rand))
+                retries += 1
+                continue
+            raise provider.parse_error(
+                Response(response.status_code, headers, body, url=request.url)
+            )
+
+
+def _has_idempotency_key(request: Request) -> bool:
+    return any(k.lower() == "idempotency-key" for k in request.headers)
+
+
+def _build(client: httpx.AsyncClient, request: Request, timeout: float | None) -> httpx.Request:
+    extensions: dict[str, Any] = {}
+    if timeout is not None:
+        extensions["timeout"] = httpx.Timeout(
+            timeout, connect=min(timeout, DEFAULT_CONNECT_TIMEOUT)
+        ).as_dict()
+    built = client.build_request(
+        request.method,
+        request.url,
+        headers=request.headers,
+        params=request.params or None,
+        json=request.json if request.json is not None else None,
+        data=request.data,
+        files=request.files,
+        extensions=extensions or None,
+    )
+    return built
+
+
+def _connection_error(exc: httpx.HTTPError, request: Request) -> APIError:
+    where = _log.redact_url(request.url)
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"Request to {where} timed out ({type(exc).__name__}).")
+    return APIConnectionError(f"Could not reach {where}: {exc or type(exc).__name__}.")

@@ -1,0 +1,69 @@
+"""Debug logging switched on by ``vidgate.set_verbose = True`` (the seed's switch), with
+secrets redacted: credentials never reach a log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+logger = logging.getLogger("vidgate")
+
+_SECRET_PARAM = re.compile(r"(key|token|sig|signature|secret|credential|auth|password)", re.I)
+_SECRET_HEADERS = frozenset(
+    {"authorization", "api-key", "x-api-key", "x-goog-api-key", "proxy-authorization", "cookie"}
+)
+REDACTED = "[REDACTED]"
+_handler: logging.Handler | None = None
+
+
+def verbose() -> bool:
+    module = sys.modules.get("vidgate")
+    return bool(getattr(module, "set_verbose", False))
+
+
+def redact_url(url: str) -> str:
+    """Drop userinfo and the values of secret-looking query parameters (signed URLs, keys)."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    query = urlencode(
+        [(k, REDACTED if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query)],
+        safe="[]",
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: (REDACTED if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+def log_request(method: str, url: str, status: int | str, elapsed: float, attempt: int) -> None:
+    if not verbose() and not logger.isEnabledFor(logging.DEBUG):
+        return
+    _ensure_handler()
+    retry = f" (retry {attempt})" if attempt else ""
+    logger.log(
+        logging.INFO if verbose() else logging.DEBUG,
+        "%s %s -> %s in %.1f ms%s",
+        method,
+        redact_url(url),
+        status,
+        elapsed * 1000,
+        retry,
+    )
+
+
+def _ensure_handler() -> None:
+    """With ``set_verbose`` and no logging configured, print to stderr like the seed's debug
+    mode; an application that configured logging keeps control."""
+    global _handler
+    if not verbose() or _handler is not None or logger.handlers or logging.getLogger().handlers:
+        return
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("vidgate: %(message)s"))
+    logger.addHandler(_handler)
+    logger.setLevel(logging.INFO)

@@ -1,0 +1,173 @@
+"""Checks a create request against the model's declared capabilities before anything is sent.
+
+Each failure is a ``BadRequestError`` with ``param`` set, worded like OpenAI's own errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import mimetypes
+import os
+import re
+from pathlib import Path
+from typing import IO, Any
+
+from ._exceptions import BadRequestError, UnsupportedFeatureError
+from .providers._base import ImageInput
+from .types.capabilities import ModelCapabilities
+
+MAX_REFERENCE_BYTES = 20 * 1024 * 1024
+_SIZE = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
+
+InputReference = (
+    tuple[str, bytes, str] | tuple[str, bytes] | str | os.PathLike[str] | bytes | IO[bytes]
+)
+
+
+def check_prompt(prompt: Any, caps: ModelCapabilities | None = None) -> str:
+    limit = caps.max_prompt_chars if caps else 32_000
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise BadRequestError(
+            "'prompt' is required and must be a non-empty string.",
+            param="prompt",
+            code="invalid_value",
+        )
+    if len(prompt) > limit:
+        raise BadRequestError(
+            f"'prompt' is {len(prompt)} characters long; the maximum is {limit}.",
+            param="prompt",
+            code="string_above_max_length",
+        )
+    return prompt
+
+
+def check_seconds(seconds: Any, caps: ModelCapabilities, model: str) -> str:
+    """``"8"`` or ``8`` → ``"8"``; anything not a whole number, or not offered, is refused."""
+    if isinstance(seconds, bool) or not isinstance(seconds, str | int):
+        raise BadRequestError(
+            f"Invalid type for 'seconds': expected a string such as '4', but got "
+            f"{type(seconds).__name__} instead.",
+            param="seconds",
+            code="invalid_type",
+        )
+    text = str(seconds).strip()
+    if not text.isdigit() or int(text) <= 0:
+        raise BadRequestError(
+            f"Invalid value for 'seconds': '{seconds}' is not a whole number of seconds.",
+            param="seconds",
+            code="invalid_value",
+        )
+    text = str(int(text))
+    if caps.seconds is not None and text not in caps.seconds:
+        raise UnsupportedFeatureError(
+            f"Invalid value for 'seconds': '{text}'. {model} supports {_choices(caps.seconds)}.",
+            param="seconds",
+            code="invalid_value",
+        )
+    return text
+
+
+def check_size(size: Any, caps: ModelCapabilities, model: str) -> str:
+    if not isinstance(size, str) or not _SIZE.match(size.strip()):
+        raise BadRequestError(
+            f"Invalid value for 'size': {size!r}; expected 'WIDTHxHEIGHT' such as '720x1280'.",
+            param="size",
+            code="invalid_value",
+        )
+    text = size.strip()
+    if caps.sizes is not None and text not in caps.sizes:
+        raise UnsupportedFeatureError(
+            f"Invalid value for 'size': '{text}'. {model} supports {_choices(caps.sizes)}.",
+            param="size",
+            code="invalid_value",
+        )
+    return text
+
+
+def load_input_reference(value: Any, caps: ModelCapabilities, model: str) -> ImageInput | None:
+    """A reference image from a ``(filename, bytes, content_type)`` tuple, a path, bytes, an
+    open binary file, or an ``https:``/``data:`` URL; checked to be a JPEG, PNG or WebP."""
+    if value is None:
+        return None
+    if not caps.image_input:
+        raise UnsupportedFeatureError(
+            f"{model} does not take an input_reference image.",
+            param="input_reference",
+            code="unsupported_parameter",
+        )
+    if isinstance(value, tuple):
+        if len(value) not in (2, 3) or not isinstance(value[1], bytes | bytearray):
+            raise _bad_reference("expected a (filename, bytes, content_type) tuple")
+        name = str(value[0])
+        data = bytes(value[1])
+        return _image(name, data, str(value[2]) if len(value) == 3 else None)
+    if isinstance(value, bytes | bytearray):
+        return _image("reference", bytes(value), None)
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        return ImageInput(url=value)
+    if isinstance(value, str) and value.startswith("data:"):
+        header, sep, payload = value.partition(",")
+        if not sep or ";base64" not in header:
+            raise _bad_reference("a data URL must be base64-encoded")
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise _bad_reference("the data URL is not valid base64") from None
+        return _image("reference", data, header[5:].split(";")[0] or None)
+    if isinstance(value, str | os.PathLike):
+        path = Path(value)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise _bad_reference(f"cannot read '{path}': {exc.strerror or exc}") from None
+        return _image(path.name, data, None)
+    if hasattr(value, "read"):
+        data = value.read()
+        if not isinstance(data, bytes | bytearray):
+            raise _bad_reference("the file must be opened in binary mode ('rb')")
+        return _image(Path(str(getattr(value, "name", "reference"))).name, bytes(data), None)
+    raise BadRequestError(
+        f"Invalid type for 'input_reference': {type(value).__name__}. Pass a (filename, bytes, "
+        "content_type) tuple, a path, bytes, or an https/data URL.",
+        param="input_reference",
+        code="invalid_type",
+    )
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    """The MIME type of JPEG, PNG or WebP bytes, from their signature; else ``None``."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _image(name: str, data: bytes, content_type: str | None) -> ImageInput:
+    if len(data) > MAX_REFERENCE_BYTES:
+        raise _bad_reference(f"the image is {len(data)} bytes; the limit is {MAX_REFERENCE_BYTES}")
+    kind = sniff_image_type(data)
+    if kind is None:
+        raise _bad_reference("it is not a readable JPEG, PNG or WebP image")
+    if content_type is None or content_type == "application/octet-stream":
+        content_type = kind
+    if "." not in name:
+        name += mimetypes.guess_extension(kind) or ""
+    return ImageInput(filename=name, data=data, content_type=content_type)
+
+
+def _bad_reference(reason: str) -> BadRequestError:
+    return BadRequestError(
+        f"Invalid 'input_reference': {reason}.", param="input_reference", code="invalid_image"
+    )
+
+
+def _choices(values: tuple[str, ...]) -> str:
+    if all(v.isdigit() for v in values) and len(values) > 5:
+        nums = [int(v) for v in values]
+        if nums == list(range(nums[0], nums[-1] + 1)):
+            return f"{nums[0]} to {nums[-1]} seconds"
+    return ", ".join(f"'{v}'" for v in values)

@@ -1,0 +1,113 @@
+"""Local jobs on disk: one directory per video under ``$VIDGATE_HOME/local/videos``.
+
+``job.json`` is replaced atomically on every change, so any process can read a job while its
+renderer (another process) is writing it, and a job made in one process is retrieved and
+downloaded from another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from .._home import vidgate_home
+
+# A renderer that has written nothing for this long is presumed dead and the job is restarted.
+STALE_AFTER_SECONDS = 60.0
+VARIANT_FILES = {
+    "video": "video.mp4",
+    "thumbnail": "thumbnail.webp",
+    "spritesheet": "spritesheet.jpg",
+}
+
+
+def videos_root() -> Path:
+    return vidgate_home() / "local" / "videos"
+
+
+def new_video_id() -> str:
+    return "video_" + secrets.token_hex(24)
+
+
+def is_valid_id(video_id: str) -> bool:
+    return (
+        video_id.startswith("video_")
+        and all(c in "0123456789abcdef" for c in video_id.removeprefix("video_"))
+        and len(video_id) == 54
+    )
+
+
+def job_dir(video_id: str) -> Path:
+    return videos_root() / video_id
+
+
+def read_job(video_id: str) -> dict[str, Any] | None:
+    if not is_valid_id(video_id):
+        return None
+    try:
+        data: dict[str, Any] = json.loads((job_dir(video_id) / "job.json").read_text())
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        return None
+    return data
+
+
+def write_job(job: dict[str, Any]) -> None:
+    directory = job_dir(job["id"])
+    directory.mkdir(parents=True, exist_ok=True)
+    job["updated_at"] = time.time()
+    tmp = directory / f".job.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp.write_text(json.dumps(job))
+    os.replace(tmp, directory / "job.json")
+
+
+def update_job(video_id: str, **changes: Any) -> dict[str, Any] | None:
+    job = read_job(video_id)
+    if job is None:
+        return None
+    job.update(changes)
+    write_job(job)
+    return job
+
+
+def list_jobs() -> list[dict[str, Any]]:
+    root = videos_root()
+    if not root.is_dir():
+        return []
+    jobs = []
+    for entry in root.iterdir():
+        job = read_job(entry.name)
+        if job is not None:
+            jobs.append(job)
+    return jobs
+
+
+def renderer_alive(job: dict[str, Any]) -> bool:
+    """Whether the job's renderer process still runs and has written recently."""
+    pid = job.get("worker_pid")
+    if not isinstance(pid, int):
+        return False
+    if time.time() - float(job.get("updated_at", 0)) > STALE_AFTER_SECONDS:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_job(video_id: str) -> None:
+    directory = job_dir(video_id)
+    if not directory.is_dir():
+        return
+    for path in directory.iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    with contextlib.suppress(OSError):
+        directory.rmdir()

@@ -1,0 +1,214 @@
+"""The contract every provider adapter follows.
+
+Adapters are sans-IO (``../STYLE.md`` habit 2): each operation is a *flow*, a generator that
+yields :class:`Request` objects and receives :class:`Response` objects, and returns a
+normalized result. The engine drives the flow over its HTTP client, with retries and timeouts;
+tests drive it with fixtures. An adapter never sleeps, retries or opens a connection.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar
+
+from .._exceptions import APIStatusError, UnsupportedFeatureError, error_for_status
+from ..types.capabilities import ModelCapabilities
+from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoList
+
+T = TypeVar("T")
+
+Order = Literal["asc", "desc"]
+
+
+@dataclass
+class Request:
+    """One HTTP request an adapter wants sent."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    data: dict[str, str] | None = None
+    files: dict[str, tuple[str, bytes, str]] | None = None
+    # Creates are the only requests that can start paid work; the engine retries them only
+    # when that cannot start a second job.
+    creates_job: bool = False
+
+
+@dataclass
+class Response:
+    """One HTTP response handed back to a flow (the body already read)."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+    url: str = ""
+
+    def json(self) -> Any:
+        return json.loads(self.content) if self.content else None
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """A reference image: bytes with a name and type, or a URL (``https:`` or ``data:``)."""
+
+    filename: str = "reference"
+    data: bytes | None = None
+    content_type: str = "application/octet-stream"
+    url: str | None = None
+
+
+@dataclass
+class CreateParams:
+    """A normalized create request, validated against the model's capabilities."""
+
+    prompt: str
+    model: str
+    seconds: str
+    size: str
+    input_reference: ImageInput | None = None
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ContentSource:
+    """Where a variant's bytes come from: ``request`` is streamed; when ``derive`` is set, the
+    request fetches the video and the named variant is made from it locally."""
+
+    request: Request
+    derive: VideoContentVariant | None = None
+    content_type: str | None = None
+
+
+Flow = Generator[Request, Response, T]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Credentials and endpoint for one provider, resolved from arguments, then environment."""
+
+    api_key: str | None = None
+    api_base: str | None = None
+    organization: str | None = None
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class Provider:
+    """Base adapter. Subclasses set the class attributes and implement the flows they support.
+
+    Attributes:
+        name: the provider prefix in model ids (``runway`` in ``runway/gen4_turbo``).
+        env_api_key / env_api_base: environment variables read when no argument is given.
+        default_api_base: where the provider lives.
+        poll_interval: seconds between status checks when the provider gives no hint.
+        models: the models vidgate knows, with what each accepts.
+        default_capabilities: for a model name not in ``models``; ``None`` refuses unknown models.
+    """
+
+    name: ClassVar[str]
+    env_api_key: ClassVar[tuple[str, ...]] = ()
+    env_api_base: ClassVar[tuple[str, ...]] = ()
+    default_api_base: ClassVar[str] = ""
+    poll_interval: ClassVar[float] = 5.0
+    models: ClassVar[Mapping[str, ModelCapabilities]] = {}
+    default_capabilities: ClassVar[ModelCapabilities | None] = None
+    # In-process providers (``local``) answer requests without a network.
+    in_process: ClassVar[bool] = False
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+
+    def make_transport(self) -> Any:
+        """The ``httpx`` transport of an in-process provider; ``None`` means the network."""
+        return None
+
+    @property
+    def api_base(self) -> str:
+        return (self.credentials.api_base or self.default_api_base).rstrip("/")
+
+    def capabilities(self, model: str) -> ModelCapabilities:
+        caps = self.models.get(model, self.default_capabilities)
+        if caps is None:
+            known = ", ".join(f"{self.name}/{m}" for m in self.models)
+            raise UnsupportedFeatureError(
+                f"Unknown model '{self.name}/{model}'. Known models: {known}.",
+                param="model",
+                code="model_not_found",
+            )
+        return caps
+
+    # -- flows -------------------------------------------------------------------------------
+
+    def create(self, params: CreateParams) -> Flow[Video]:
+        raise self._unsupported("create")
+
+    def retrieve(self, video_id: str, *, model: str) -> Flow[Video]:
+        raise self._unsupported("retrieve")
+
+    def content(
+        self, video_id: str, *, model: str, variant: VideoContentVariant
+    ) -> Flow[ContentSource]:
+        raise self._unsupported("content")
+
+    def delete(self, video_id: str, *, model: str) -> Flow[VideoDeleted]:
+        raise self._unsupported("delete")
+
+    def list(self, *, limit: int | None, after: str | None, order: Order | None) -> Flow[VideoList]:
+        raise self._unsupported("list")
+
+    def remix(self, video_id: str, *, model: str, prompt: str) -> Flow[Video]:
+        raise self._unsupported("remix")
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def parse_error(self, response: Response) -> APIStatusError:
+        """Turn an error response into our exception. The default reads the OpenAI envelope;
+        providers with another shape override this one function."""
+        return openai_style_error(response)
+
+    def _unsupported(self, operation: str) -> UnsupportedFeatureError:
+        return UnsupportedFeatureError(
+            f"Provider '{self.name}' does not support {operation}.", param=None
+        )
+
+
+def openai_style_error(
+    response: Response, *, fallback_message: str | None = None
+) -> APIStatusError:
+    """Build the exception for an OpenAI-envelope error body (spec §4)."""
+    body: Any = None
+    message = fallback_message or f"HTTP {response.status_code}"
+    kind = param = code = None
+    try:
+        parsed = response.json()
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+        body = parsed["error"]
+        message = str(body.get("message") or message)
+        kind, param, code = body.get("type"), body.get("param"), body.get("code")
+    elif isinstance(parsed, dict):
+        body = parsed
+        message = str(parsed.get("message") or parsed.get("detail") or message)
+    elif response.content:
+        body = response.text
+        message = response.text[:500]
+    cls = error_for_status(response.status_code)
+    return cls(
+        message,
+        status_code=response.status_code,
+        type=kind if isinstance(kind, str) else None,
+        param=param if isinstance(param, str) else None,
+        code=str(code) if code is not None else None,
+        body=body,
+        headers=dict(response.headers),
+        request_id=response.headers.get("x-request-id"),
+    )

@@ -1,0 +1,47 @@
+"""The built-in ``local`` engine as a provider: model ``local/preview``.
+
+It speaks the OpenAI Videos API to an in-process server (``vidgate.local.server``) instead of
+the network, so it runs through exactly the same engine, retries, ids and costs as a remote
+provider, needs no key, and doubles as the end-to-end test double.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..types.capabilities import HD_SIZES, OPENAI_SIZES, ModelCapabilities, seconds_range
+from .openai import OpenAIProvider
+
+LOCAL_BASE = "http://local.vidgate.invalid/v1"
+
+PREVIEW = ModelCapabilities(
+    seconds=seconds_range(1, 20),
+    sizes=OPENAI_SIZES + HD_SIZES,
+    image_input=True,
+    remix=True,
+    idempotency=True,
+)
+
+
+class LocalProvider(OpenAIProvider):
+    """Renders real H.264 MP4s offline with PyAV; jobs and files live under ``VIDGATE_HOME``."""
+
+    name: ClassVar[str] = "local"
+    env_api_key: ClassVar[tuple[str, ...]] = ()
+    env_api_base: ClassVar[tuple[str, ...]] = ()
+    default_api_base = LOCAL_BASE
+    poll_interval = 0.25
+    models: ClassVar[dict[str, ModelCapabilities]] = {"preview": PREVIEW}
+    default_capabilities: ClassVar[ModelCapabilities | None] = None
+    in_process = True
+    send_images_inline = True
+
+    def make_transport(self) -> Any:
+        from ..local.server import LocalTransport
+
+        return LocalTransport()
+
+    @property
+    def api_base(self) -> str:
+        # The local engine has no endpoint to override: it always runs in process.
+        return LOCAL_BASE
