@@ -57,13 +57,27 @@ def log_request(method: str, url: str, status: int | str, elapsed: float, attemp
     )
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (it may be swapped after start-up)."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 def _ensure_handler() -> None:
-    """With ``set_verbose`` and no logging configured, print to stderr like the seed's debug
-    mode; an application that configured logging keeps control."""
+    """``set_verbose`` prints to stderr, as the seed's debug mode does. Without it, records go
+    to the ``vidgate`` logger at DEBUG for applications that configure logging themselves."""
     global _handler
-    if not verbose() or _handler is not None or logger.handlers or logging.getLogger().handlers:
+    if not verbose():
         return
-    _handler = logging.StreamHandler()
-    _handler.setFormatter(logging.Formatter("vidgate: %(message)s"))
-    logger.addHandler(_handler)
-    logger.setLevel(logging.INFO)
+    if _handler is None:
+        _handler = _StderrHandler()
+        _handler.setFormatter(logging.Formatter("vidgate: %(message)s"))
+        logger.addHandler(_handler)
+    if not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)

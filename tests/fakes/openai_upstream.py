@@ -68,7 +68,6 @@ __all__ = [
 
 JSON = Any
 VideoStatus = Literal["queued", "in_progress", "completed", "failed"]
-ContentVariant = Literal["video", "thumbnail", "spritesheet"]
 
 # spec §2.3: video → video/mp4, thumbnail → image/webp (SPEC); spritesheet → image/jpeg
 # (spec says the spritesheet type is UNVERIFIED; GUIDE saves it as .jpg).
@@ -214,7 +213,8 @@ class RecordedFile:
 
 @dataclass
 class RecordedRequest:
-    """One request as the fake received it. ``status`` is filled in once a response is chosen.
+    """One request as the fake received it. ``status`` is the HTTP status sent back (``None``
+    if the connection was dropped); ``fault`` is the injected :class:`Fault` that answered it.
 
     ``headers`` has lower-case names (h11 lower-cases them; the original case is not visible).
     ``json`` is the parsed JSON body (``None`` if not JSON); ``form`` the multipart/urlencoded

@@ -1,0 +1,126 @@
+"""Numbered, append-only schema migrations with a ``schema_version`` table.
+
+Each migration is a function of a connection, applied once, in order, inside a transaction.
+Never edit a released migration: add the next number. Every migration defines the tables it
+touches itself (not from ``schema.py``), so it stays what it was when it shipped. Types are
+portable (SQLite by default, PostgreSQL later).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+)
+
+Migration = Callable[[Connection], None]
+
+
+def _0001_initial(conn: Connection) -> None:
+    meta = MetaData()
+    Table(
+        "api_keys",
+        meta,
+        Column("id", String(64), primary_key=True),
+        Column("key_hash", String(64), nullable=False, unique=True),
+        Column("key_prefix", String(32), nullable=False),
+        Column("alias", String(200)),
+        Column("models_json", Text, nullable=False),
+        Column("max_budget", Float),
+        Column("rpm_limit", Integer),
+        Column("metadata_json", Text, nullable=False),
+        Column("spend", Float, nullable=False),
+        Column("created_at", BigInteger, nullable=False),
+        Column("expires_at", BigInteger),
+        Column("revoked_at", BigInteger),
+    )
+    Table(
+        "jobs",
+        meta,
+        Column("seq", Integer, primary_key=True, autoincrement=True),
+        Column("id", String(64), nullable=False, unique=True),
+        Column("owner_key_id", String(64), nullable=False),
+        Column("model", String(200), nullable=False),
+        Column("deployment", String(200), nullable=False),
+        Column("provider", String(64), nullable=False),
+        Column("upstream_model", String(200), nullable=False),
+        Column("upstream_id", String(400)),
+        Column("request_json", Text, nullable=False),
+        Column("prompt", Text),
+        Column("size", String(32), nullable=False),
+        Column("seconds", String(16), nullable=False),
+        Column("remixed_from", String(64)),
+        Column("status", String(16), nullable=False),
+        Column("progress", Integer, nullable=False),
+        Column("created_at", BigInteger, nullable=False),
+        Column("updated_at", BigInteger, nullable=False),
+        Column("completed_at", BigInteger),
+        Column("expires_at", BigInteger),
+        Column("error_json", Text),
+        Column("estimated_cost", Float, nullable=False),
+        Column("settled_cost", Float),
+        Column("storage_path", Text),
+        Column("idempotency_key", String(255)),
+        Column("idempotency_fingerprint", String(64)),
+        Column("next_poll_at", Float, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("deleted_at", BigInteger),
+        UniqueConstraint("owner_key_id", "idempotency_key", name="uq_jobs_idempotency"),
+        Index("ix_jobs_owner_seq", "owner_key_id", "seq"),
+        Index("ix_jobs_status_poll", "status", "next_poll_at"),
+        Index("ix_jobs_created", "created_at"),
+    )
+    meta.create_all(conn)
+
+
+MIGRATIONS: tuple[tuple[int, str, Migration], ...] = ((1, "initial", _0001_initial),)
+
+_meta = MetaData()
+schema_version = Table(
+    "schema_version",
+    _meta,
+    Column("version", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("applied_at", BigInteger, nullable=False),
+)
+
+
+def current_version(conn: Connection) -> int:
+    rows = conn.execute(select(schema_version.c.version)).scalars().all()
+    return max(rows, default=0)
+
+
+def migrate(engine: Engine) -> int:
+    """Apply every migration not yet applied; returns the schema version now in force."""
+    with engine.begin() as conn:
+        _meta.create_all(conn)
+    version = 0
+    for number, name, step in MIGRATIONS:
+        with engine.begin() as conn:
+            # Re-read inside the transaction: two gateways starting together apply each once
+            # (the primary key on ``version`` makes the loser's insert fail and roll back).
+            if number <= current_version(conn):
+                version = number
+                continue
+            step(conn)
+            conn.execute(
+                schema_version.insert().values(
+                    version=number, name=name, applied_at=int(time.time())
+                )
+            )
+            version = number
+    return version

@@ -1,0 +1,31 @@
+"""Shared fixtures: every test gets its own ``VIDGATE_HOME`` and no provider credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_CREDENTIAL_VARS = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_BASE",
+    "OPENAI_ORGANIZATION",
+    "AZURE_OPENAI_API_KEY",
+    "AZURE_API_KEY",
+    "AZURE_OPENAI_ENDPOINT",
+    "AZURE_API_BASE",
+    "VIDGATE_API_BASE",
+    "VIDGATE_API_KEY",
+    "VIDGATE_MASTER_KEY",
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "vidgate-home"
+    monkeypatch.setenv("VIDGATE_HOME", str(home))
+    for name in _CREDENTIAL_VARS:
+        monkeypatch.delenv(name, raising=False)
+    yield home
