@@ -7,8 +7,10 @@ to the provider that made it (see ``_ids``).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
@@ -25,7 +27,7 @@ from ._validation import (
     check_size,
     load_input_reference,
 )
-from .providers._base import CreateParams, Credentials, Order, Provider
+from .providers._base import ContentSource, CreateParams, Credentials, Order, Provider
 from .types.content import VideoContent
 from .types.video import Usage, Video, VideoContentVariant, VideoDeleted, VideoList
 
@@ -155,6 +157,8 @@ class AsyncVideoClient:
             timeout=timeout,
             max_retries=max_retries,
         )
+        if source.derive is not None:
+            return await self._derived_variant(provider, source, timeout, max_retries)
         opened = await self._engine.open(
             provider, source.request, timeout=timeout, max_retries=max_retries
         )
@@ -457,21 +461,55 @@ class AsyncVideoClient:
         video: Video = await self._engine.run(
             provider, capture(), timeout=timeout, max_retries=max_retries
         )
+        known = {"size": video.size or vref.size, "seconds": video.seconds or vref.seconds}
         return (
-            self._public(video, vref.provider, vref.model or video.model),
+            self._public(video.model_copy(update=known), vref.provider, vref.model or video.model),
             captured.get("headers", {}),
+        )
+
+    async def _derived_variant(
+        self,
+        provider: Provider,
+        source: ContentSource,
+        timeout: float | None,
+        max_retries: int | None,
+    ) -> VideoContent:
+        """A thumbnail or spritesheet the provider does not make: fetch the video to a
+        temporary directory (streamed) and make the image locally with PyAV."""
+        from .local.render import make_variants
+
+        opened = await self._engine.open(
+            provider, source.request, timeout=timeout, max_retries=max_retries
+        )
+        with tempfile.TemporaryDirectory(prefix="vidgate-") as tmp:
+            video_path = Path(tmp) / "video.mp4"
+            try:
+                with video_path.open("wb") as f:  # noqa: ASYNC230 - bounded chunks, local disk
+                    async for chunk in opened.chunks:
+                        f.write(chunk)
+            finally:
+                await opened.aclose()
+            thumbnail, spritesheet = await asyncio.to_thread(make_variants, video_path, Path(tmp))
+            chosen = thumbnail if source.derive == "thumbnail" else spritesheet
+            data = chosen.read_bytes()
+        content_type = "image/webp" if source.derive == "thumbnail" else "image/jpeg"
+        return VideoContent(
+            content_type=content_type,
+            headers={"content-type": content_type, "content-length": str(len(data))},
+            content=data,
         )
 
     def _public(self, video: Video, provider: str, model: str) -> Video:
         """The video as callers see it: a routable id, the public model id, and usage."""
         ref = _ids.ModelRef(provider, model or video.model)
+        shape = {"size": video.size, "seconds": video.seconds}
         update: dict[str, Any] = {
-            "id": _ids.encode_video_id(provider, ref.model, video.id),
+            "id": _ids.encode_video_id(provider, ref.model, video.id, **shape),
             "model": ref.public,
         }
         if video.remixed_from_video_id:
             update["remixed_from_video_id"] = _ids.encode_video_id(
-                provider, ref.model, video.remixed_from_video_id
+                provider, ref.model, video.remixed_from_video_id, **shape
             )
         if video.usage is None and video.seconds:
             try:

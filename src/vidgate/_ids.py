@@ -2,8 +2,9 @@
 
 Without a gateway there is no database, so a video id must carry its own route: ids from the
 ``openai`` provider pass through unchanged (``video_68d7…``), and ids from any other provider
-are ``video_<provider>.<base64url(model NUL upstream_id)>``, which later calls decode to reach
-the same provider and model.
+are ``video_<provider>.<base64url(model NUL upstream_id [NUL size NUL seconds])>``, which later
+calls decode to reach the same provider and model (size and seconds ride along because most
+providers' status responses do not repeat them).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class VideoRef:
     provider: str
     model: str
     upstream_id: str
+    size: str = ""
+    seconds: str = ""
 
 
 def parse_model(model: str) -> ModelRef:
@@ -68,10 +71,13 @@ def parse_model(model: str) -> ModelRef:
     return ModelRef(prefix, rest)
 
 
-def encode_video_id(provider: str, model: str, upstream_id: str) -> str:
+def encode_video_id(
+    provider: str, model: str, upstream_id: str, *, size: str = "", seconds: str = ""
+) -> str:
     if provider == DEFAULT_PROVIDER:
         return upstream_id
-    payload = f"{model}\0{upstream_id}".encode()
+    fields = [model, upstream_id, size, seconds] if size or seconds else [model, upstream_id]
+    payload = "\0".join(fields).encode()
     return f"video_{provider}.{base64.urlsafe_b64encode(payload).decode().rstrip('=')}"
 
 
@@ -95,10 +101,11 @@ def decode_video_id(video_id: str) -> VideoRef:
         raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise _malformed(video_id) from None
-    model, sep, upstream_id = raw.partition("\0")
-    if not sep or not model or not upstream_id or providers.get(provider) is None:
+    fields = raw.split("\0")
+    if len(fields) not in (2, 4) or not all(fields[:2]) or providers.get(provider) is None:
         raise _malformed(video_id)
-    return VideoRef(provider, model, upstream_id)
+    size, seconds = fields[2:] if len(fields) == 4 else ("", "")
+    return VideoRef(provider, fields[0], fields[1], size, seconds)
 
 
 def _malformed(video_id: str) -> BadRequestError:

@@ -39,6 +39,16 @@ def test_other_providers_round_trip() -> None:
     assert encoded.startswith("video_local.")
     ref = decode_video_id(encoded)
     assert (ref.provider, ref.model, ref.upstream_id) == ("local", "preview", upstream)
+    assert (ref.size, ref.seconds) == ("", "")
+    shaped = decode_video_id(
+        encode_video_id("local", "gen4_turbo", "t-1", size="1280x720", seconds="5")
+    )
+    assert (shaped.model, shaped.upstream_id, shaped.size, shaped.seconds) == (
+        "gen4_turbo",
+        "t-1",
+        "1280x720",
+        "5",
+    )
 
 
 @pytest.mark.parametrize(
