@@ -159,6 +159,9 @@ class AsyncVideoClient:
         )
         if source.derive is not None:
             return await self._derived_variant(provider, source, timeout, max_retries)
+        if source.data is not None:
+            return _inline_content(source.data, source.content_type or "video/mp4")
+        assert source.request is not None, "a ContentSource holds a request or data"
         opened = await self._engine.open(
             provider, source.request, timeout=timeout, max_retries=max_retries
         )
@@ -478,26 +481,25 @@ class AsyncVideoClient:
         temporary directory (streamed) and make the image locally with PyAV."""
         from .local.render import make_variants
 
-        opened = await self._engine.open(
-            provider, source.request, timeout=timeout, max_retries=max_retries
-        )
         with tempfile.TemporaryDirectory(prefix="vidgate-") as tmp:
             video_path = Path(tmp) / "video.mp4"
-            try:
-                with video_path.open("wb") as f:  # noqa: ASYNC230 - bounded chunks, local disk
-                    async for chunk in opened.chunks:
-                        f.write(chunk)
-            finally:
-                await opened.aclose()
+            if source.data is not None:
+                video_path.write_bytes(source.data)
+            else:
+                assert source.request is not None, "a ContentSource holds a request or data"
+                opened = await self._engine.open(
+                    provider, source.request, timeout=timeout, max_retries=max_retries
+                )
+                try:
+                    with video_path.open("wb") as f:
+                        async for chunk in opened.chunks:
+                            f.write(chunk)
+                finally:
+                    await opened.aclose()
             thumbnail, spritesheet = await asyncio.to_thread(make_variants, video_path, Path(tmp))
             chosen = thumbnail if source.derive == "thumbnail" else spritesheet
             data = chosen.read_bytes()
-        content_type = "image/webp" if source.derive == "thumbnail" else "image/jpeg"
-        return VideoContent(
-            content_type=content_type,
-            headers={"content-type": content_type, "content-length": str(len(data))},
-            content=data,
-        )
+        return _inline_content(data, "image/webp" if source.derive == "thumbnail" else "image/jpeg")
 
     def _public(self, video: Video, provider: str, model: str) -> Video:
         """The video as callers see it: a routable id, the public model id, and usage."""
@@ -521,6 +523,11 @@ class AsyncVideoClient:
                 cost_usd=_pricing.cost_usd(provider, ref.model, video.size, video.seconds),
             )
         return video.model_copy(update=update)
+
+
+def _inline_content(data: bytes, content_type: str) -> VideoContent:
+    headers = {"content-type": content_type, "content-length": str(len(data))}
+    return VideoContent(content_type=content_type, headers=headers, content=data)
 
 
 def _model_of(video: Video, provider: str) -> str:

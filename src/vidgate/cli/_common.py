@@ -176,6 +176,7 @@ def _usage_line(exc: Exception) -> str:
     line = " ".join(format_message().split())
     ctx = getattr(exc, "ctx", None)
     if ctx is not None and getattr(exc, "exit_code", None) == EXIT_USAGE:
+        line = line if line.endswith((".", "?", "!")) else line + "."
         line += f" See '{ctx.command_path} --help'."
     return line
 

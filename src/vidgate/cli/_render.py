@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.filesize import decimal
 from rich.markup import escape
 from rich.progress import (
@@ -44,6 +44,17 @@ def _console(*, stderr: bool = False) -> Console:
     if not console.is_terminal:
         console = Console(file=file, highlight=False, width=_PIPE_WIDTH)
     return console
+
+
+def _emit(renderable: RenderableType) -> None:
+    """Print a table or grid on stdout; off a terminal without Rich's trailing padding."""
+    console = _console()
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    with console.capture() as captured:
+        console.print(renderable)
+    plain("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
 # -- lines -----------------------------------------------------------------------------------
@@ -98,13 +109,12 @@ def file_size(path: Path) -> str:
 # -- tables ----------------------------------------------------------------------------------
 
 
-def _fields(rows: Iterable[tuple[str, str]]) -> None:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")
+def _fields(rows: Sequence[tuple[str, str]]) -> None:
+    # Soft-wrapped lines, not a table: a long id wraps in the terminal but copies as one line.
+    console = _console()
+    width = max(len(key) for key, _ in rows)
     for key, value in rows:
-        grid.add_row(key, escape(value))
-    _console().print(grid)
+        console.print(f"[bold]{key:<{width}}[/]  {escape(value)}", soft_wrap=True)
 
 
 def video_fields(video: Video, *, saved: Path | None = None, elapsed: float | None = None) -> None:
@@ -137,7 +147,7 @@ def video_fields(video: Video, *, saved: Path | None = None, elapsed: float | No
 
 def video_table(videos: Sequence[Video]) -> None:
     """A page of videos, one row each: what ``list`` prints."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("id", overflow="fold")
     table.add_column("status", no_wrap=True)
     table.add_column("model", no_wrap=True)
@@ -158,17 +168,17 @@ def video_table(videos: Sequence[Video]) -> None:
             timestamp(v.created_at),
             escape(v.prompt or ""),
         )
-    _console().print(table)
+    _emit(table)
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
     """A plain table of strings (``models``)."""
-    out = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    out = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for header in headers:
         out.add_column(header, overflow="fold")
     for row in rows:
         out.add_row(*(escape(cell) for cell in row))
-    _console().print(out)
+    _emit(out)
 
 
 # -- progress --------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ how failures become exit codes is in ``_common.VidgateGroup``.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -30,12 +30,12 @@ if TYPE_CHECKING:
     from vidgate.types import VideoContentVariant
 
 
-class SortOrder(str, Enum):
+class SortOrder(StrEnum):
     asc = "asc"
     desc = "desc"
 
 
-class Variant(str, Enum):
+class Variant(StrEnum):
     video = "video"
     thumbnail = "thumbnail"
     spritesheet = "spritesheet"
@@ -168,9 +168,7 @@ def create(
                 raise
             progress.stop()
             video_id = created[0].id
-            _render.error_line(
-                f"interrupted; {video_id} goes on without us: 'vidgate get {video_id}'"
-            )
+            _render.error_line(f"interrupted; the job goes on: 'vidgate get {video_id}'")
             raise typer.Exit(EXIT_INTERRUPTED) from None
     if json_output:
         _render.json_out(video.model_dump_json(indent=2))
@@ -218,7 +216,9 @@ def list_videos(
 ) -> None:
     """List videos, newest first, as a table."""
     remote = Remote.of(api_base, api_key)
-    sort = None if order is None else ("asc" if order is SortOrder.asc else "desc")
+    sort: Literal["asc", "desc"] | None = None
+    if order is not None:
+        sort = "asc" if order is SortOrder.asc else "desc"
     page = remote.run(
         lambda client: client.list(
             limit=limit, after=after, order=sort, provider=remote.list_provider(provider)

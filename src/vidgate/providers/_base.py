@@ -80,12 +80,15 @@ class CreateParams:
 
 @dataclass(frozen=True)
 class ContentSource:
-    """Where a variant's bytes come from: ``request`` is streamed; when ``derive`` is set, the
-    request fetches the video and the named variant is made from it locally."""
+    """Where a variant's bytes come from: ``request`` is streamed, or ``data`` holds them
+    already (providers that return the video inline, base64 in the status JSON). When
+    ``derive`` is set, those bytes are the video and the named variant is made from it
+    locally."""
 
-    request: Request
+    request: Request | None = None
     derive: VideoContentVariant | None = None
     content_type: str | None = None
+    data: bytes | None = None
 
 
 Flow = Generator[Request, Response, T]

@@ -113,7 +113,7 @@ class OpenAIProvider(Provider):
         headers = {**self.headers(), "Accept": "application/binary"}
         params: dict[str, str] = {} if variant == "video" else {"variant": variant}
         request = Request("GET", self.videos_url(video_id, "content"), headers, params=params)
-        return ContentSource(request, content_type=_CONTENT_TYPES[variant])
+        return ContentSource(request=request, content_type=_CONTENT_TYPES[variant])
         yield  # pragma: no cover - a flow that needs no metadata request
 
     def delete(self, video_id: str, *, model: str) -> Flow[VideoDeleted]:
