@@ -8,17 +8,18 @@ to the provider that made it (see ``_ids``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from . import _ids, _pricing, _sync, providers
 from ._engine import Engine
-from ._exceptions import APITimeoutError, BadRequestError, VideoGenerationFailed
+from ._exceptions import APIError, APITimeoutError, BadRequestError, VideoGenerationFailed
 from ._poll import next_poll_interval, sleep_before_next_poll
 from ._validation import (
     InputReference,
@@ -122,7 +123,7 @@ class AsyncVideoClient:
         organization: str | None = None,
     ) -> Video:
         """The job's current state."""
-        video, _ = await self._retrieve(
+        video, _, _ = await self._retrieve(
             video_id, extra_headers, api_key, api_base, timeout, max_retries, organization
         )
         return video
@@ -151,20 +152,22 @@ class AsyncVideoClient:
             )
         vref = _ids.decode_video_id(video_id)
         provider = self._provider(vref.provider, api_key, api_base, organization, extra_headers)
-        source = await self._engine.run(
-            provider,
-            provider.content(vref.upstream_id, model=vref.model, variant=variant),
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        with _public_ids(vref.upstream_id, video_id):
+            source = await self._engine.run(
+                provider,
+                provider.content(vref.upstream_id, model=vref.model, variant=variant),
+                timeout=timeout,
+                max_retries=max_retries,
+            )
         if source.derive is not None:
             return await self._derived_variant(provider, source, timeout, max_retries)
         if source.data is not None:
             return _inline_content(source.data, source.content_type or "video/mp4")
         assert source.request is not None, "a ContentSource holds a request or data"
-        opened = await self._engine.open(
-            provider, source.request, timeout=timeout, max_retries=max_retries
-        )
+        with _public_ids(vref.upstream_id, video_id):
+            opened = await self._engine.open(
+                provider, source.request, timeout=timeout, max_retries=max_retries
+            )
         headers = {k.lower(): v for k, v in opened.headers.items()}
         content = VideoContent(
             content_type=headers.get("content-type", source.content_type),
@@ -190,12 +193,13 @@ class AsyncVideoClient:
         """Delete the job and its stored files (cancelling it first if it is still running)."""
         vref = _ids.decode_video_id(video_id)
         provider = self._provider(vref.provider, api_key, api_base, organization, extra_headers)
-        deleted = await self._engine.run(
-            provider,
-            provider.delete(vref.upstream_id, model=vref.model),
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        with _public_ids(vref.upstream_id, video_id):
+            deleted = await self._engine.run(
+                provider,
+                provider.delete(vref.upstream_id, model=vref.model),
+                timeout=timeout,
+                max_retries=max_retries,
+            )
         return deleted.model_copy(update={"id": video_id})
 
     async def list(
@@ -271,12 +275,13 @@ class AsyncVideoClient:
             check_prompt(prompt, caps)
         else:
             check_prompt(prompt)
-        video = await self._engine.run(
-            provider,
-            provider.remix(vref.upstream_id, model=vref.model, prompt=prompt),
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        with _public_ids(vref.upstream_id, video_id):
+            video = await self._engine.run(
+                provider,
+                provider.remix(vref.upstream_id, model=vref.model, prompt=prompt),
+                timeout=timeout,
+                max_retries=max_retries,
+            )
         return self._public(video, vref.provider, vref.model or video.model)
 
     async def wait(
@@ -286,8 +291,11 @@ class AsyncVideoClient:
         deadline: float | None = None,
         poll_interval: float | None = None,
         on_progress: ProgressCallback | None = None,
+        extra_headers: Mapping[str, str] | None = None,
         api_key: str | None = None,
         api_base: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
         organization: str | None = None,
     ) -> Video:
         """Poll until the job is ``completed`` and return it.
@@ -295,7 +303,7 @@ class AsyncVideoClient:
         Args:
             deadline: seconds to wait in all; past it ``APITimeoutError`` is raised.
             poll_interval: seconds between polls; by default the server's
-                ``openai-poll-after-ms`` hint, else 1 s.
+                ``openai-poll-after-ms`` hint, else the provider's usual cadence.
             on_progress: called with the video after every poll (may be async).
 
         Raises:
@@ -304,8 +312,8 @@ class AsyncVideoClient:
         """
         end = None if deadline is None else self._clock() + deadline
         while True:
-            video, headers = await self._retrieve(
-                video_id, None, api_key, api_base, None, None, organization
+            video, headers, cadence = await self._retrieve(
+                video_id, extra_headers, api_key, api_base, timeout, max_retries, organization
             )
             if on_progress is not None:
                 maybe = on_progress(video)
@@ -315,7 +323,7 @@ class AsyncVideoClient:
                 return video
             if video.status == "failed":
                 raise VideoGenerationFailed(video)
-            interval = next_poll_interval(headers, requested=poll_interval)
+            interval = next_poll_interval(headers, requested=poll_interval, default=cadence)
             pause = sleep_before_next_poll(interval, now=self._clock(), deadline=end)
             if pause is None:
                 raise APITimeoutError(
@@ -444,7 +452,8 @@ class AsyncVideoClient:
         timeout: float | None,
         max_retries: int | None,
         organization: str | None,
-    ) -> tuple[Video, Mapping[str, str]]:
+    ) -> tuple[Video, Mapping[str, str], float]:
+        """The video, the last response's headers (poll hints) and the provider's cadence."""
         vref = _ids.decode_video_id(video_id)
         provider = self._provider(vref.provider, api_key, api_base, organization, extra_headers)
         flow = provider.retrieve(vref.upstream_id, model=vref.model)
@@ -461,13 +470,15 @@ class AsyncVideoClient:
             except StopIteration as stop:
                 return stop.value
 
-        video: Video = await self._engine.run(
-            provider, capture(), timeout=timeout, max_retries=max_retries
-        )
+        with _public_ids(vref.upstream_id, video_id):
+            video: Video = await self._engine.run(
+                provider, capture(), timeout=timeout, max_retries=max_retries
+            )
         known = {"size": video.size or vref.size, "seconds": video.seconds or vref.seconds}
         return (
             self._public(video.model_copy(update=known), vref.provider, vref.model or video.model),
             captured.get("headers", {}),
+            provider.poll_interval,
         )
 
     async def _derived_variant(
@@ -523,6 +534,18 @@ class AsyncVideoClient:
                 cost_usd=_pricing.cost_usd(provider, ref.model, video.size, video.seconds),
             )
         return video.model_copy(update=update)
+
+
+@contextlib.contextmanager
+def _public_ids(upstream_id: str, public_id: str) -> Iterator[None]:
+    """Errors name the id the caller used, not the provider's native one inside it."""
+    try:
+        yield
+    except APIError as exc:
+        if upstream_id != public_id and upstream_id in exc.message:
+            exc.message = exc.message.replace(upstream_id, public_id)
+            exc.args = (exc.message,)
+        raise
 
 
 def _inline_content(data: bytes, content_type: str) -> VideoContent:

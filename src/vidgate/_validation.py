@@ -54,7 +54,7 @@ def check_seconds(seconds: Any, caps: ModelCapabilities, model: str) -> str:
     text = str(seconds).strip()
     if not text.isdigit() or int(text) <= 0:
         raise BadRequestError(
-            f"Invalid value for 'seconds': '{seconds}' is not a whole number of seconds.",
+            f"Invalid value for 'seconds': '{seconds}' is not a positive whole number of seconds.",
             param="seconds",
             code="invalid_value",
         )

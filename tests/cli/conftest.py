@@ -45,15 +45,16 @@ def cli(workdir: Path) -> Cli:
 
 
 def assert_one_error_line(result: Result, *, exit_code: int, contains: str) -> str:
-    """The failure contract: the exit code, one ``error:`` line on stderr, no traceback."""
+    """The failure contract: the exit code, no traceback, and one ``error:`` line, the last on
+    stderr (progress lines of a job that ran may come before it)."""
     assert result.exit_code == exit_code, (result.exit_code, result.output)
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    assert contains in lines[0], lines[0]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
+    assert contains in errors[0], errors[0]
     assert "Traceback" not in result.output
     assert isinstance(result.exception, SystemExit | None), result.exception
-    return lines[0]
+    return errors[0]
 
 
 def video_json(result: Result) -> dict[str, Any]:

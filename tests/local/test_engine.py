@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -197,3 +198,24 @@ def test_sync_twins_on_the_local_engine(tmp_path: Path) -> None:
         assert b"".join(content.iter_bytes(10_000)) == path.read_bytes()
     assert vidgate.video_retrieve(video.id).status == "completed"
     assert vidgate.video_delete(video.id).deleted
+
+
+async def test_errors_name_the_callers_id_and_polls_use_the_providers_cadence() -> None:
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        await asyncio.sleep(seconds)
+
+    from vidgate._engine import Engine
+
+    client = AsyncVideoClient(engine=Engine(sleep=sleep))
+    video = await client.create("Cadence", **SMALL)
+    await client.wait(video.id)
+    # The local server hints 250 ms; without a hint the provider's own cadence applies.
+    assert sleeps and set(sleeps) == {0.25}
+    await client.delete(video.id)
+    with pytest.raises(NotFoundError) as info:
+        await client.retrieve(video.id)
+    upstream = decode_video_id(video.id).upstream_id
+    assert video.id in info.value.message and upstream not in info.value.message

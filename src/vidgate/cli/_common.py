@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,8 @@ _MAX_SLUG = 48
 
 def slug(prompt: str) -> str:
     """``"A red fox, running!"`` → ``"a-red-fox-running"``; ``"video"`` if nothing is left."""
-    text = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")
+    ascii_text = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode()
+    text = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     if len(text) > _MAX_SLUG:
         cut = text[:_MAX_SLUG]
         text = cut.rsplit("-", 1)[0] if "-" in cut else cut
@@ -127,7 +129,7 @@ def slug(prompt: str) -> str:
 def unused_path(stem: str, suffix: str, directory: Path | None = None) -> Path:
     """``stem + suffix`` in ``directory`` (default: the current one), or ``stem-2``, ``stem-3``
     … if taken: a default name never overwrites an earlier file."""
-    base = directory or Path.cwd()
+    base = directory or Path()  # relative: printed as the user would type it
     candidate = base / f"{stem}{suffix}"
     number = 2
     while candidate.exists():

@@ -118,7 +118,4 @@ def check_key(
 
 def require_admin(caller: Caller) -> None:
     if not caller.admin:
-        raise PermissionDeniedError(
-            "Only the master key may do this.", code="master_key_required"
-        )
-
+        raise PermissionDeniedError("Only the master key may do this.", code="master_key_required")

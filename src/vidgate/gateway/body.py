@@ -136,7 +136,9 @@ async def read_fields(request: Request) -> dict[str, Any]:
     try:
         form = await request.form(max_files=4, max_fields=200)
     except MultiPartException as exc:
-        raise BadRequestError(f"Malformed multipart body: {exc.message}", code="invalid_body") from None
+        raise BadRequestError(
+            f"Malformed multipart body: {exc.message}", code="invalid_body"
+        ) from None
     except KeyError:  # a multipart Content-Type without a boundary
         raise BadRequestError("Malformed multipart body.", code="invalid_body") from None
     fields: dict[str, Any] = {}
@@ -170,7 +172,9 @@ async def parse_create(request: Request) -> CreateBody:
     return body
 
 
-async def _reference(fields: dict[str, Any], *, multipart: bool) -> tuple[str, bytes, str] | str | None:
+async def _reference(
+    fields: dict[str, Any], *, multipart: bool
+) -> tuple[str, bytes, str] | str | None:
     value = fields.get("input_reference")
     if value is None and multipart:
         # The openai SDK encodes a dict as bracketed form fields (spec §2.1).
@@ -190,7 +194,11 @@ async def _reference(fields: dict[str, Any], *, multipart: bool) -> tuple[str, b
                 code="invalid_image",
             )
         data = await value.read()
-        return (value.filename or "reference", data, value.content_type or "application/octet-stream")
+        return (
+            value.filename or "reference",
+            data,
+            value.content_type or "application/octet-stream",
+        )
     if isinstance(value, dict):
         url = value.get("image_url")
         if "file_id" in value and url is None:

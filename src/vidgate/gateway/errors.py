@@ -101,7 +101,10 @@ def install(app: FastAPI) -> None:
         if param is None:
             message = f"Invalid request: {first.get('msg', 'invalid')}."
         error = APIStatusError(
-            message, status_code=400, type="invalid_request_error", param=param,
+            message,
+            status_code=400,
+            type="invalid_request_error",
+            param=param,
             code="invalid_value",
         )
         return _response(error, request)

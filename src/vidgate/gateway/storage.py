@@ -65,7 +65,7 @@ class Storage:
         written = 0
         try:
             # Each chunk is bounded (the HTTP client's read size), so writes are short.
-            with partial.open("wb") as out:  # noqa: ASYNC230
+            with partial.open("wb") as out:
                 async for chunk in chunks:
                     out.write(chunk)
                     written += len(chunk)

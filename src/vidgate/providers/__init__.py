@@ -13,6 +13,8 @@ REGISTRY: dict[str, str] = {
     "azure": "vidgate.providers.azure:AzureProvider",
     "local": "vidgate.providers.local:LocalProvider",
     "openai": "vidgate.providers.openai:OpenAIProvider",
+    "runway": "vidgate.providers.runway:RunwayProvider",
+    "xai": "vidgate.providers.xai:XAIProvider",
 }
 
 _loaded: dict[str, type[Provider]] = {}

@@ -46,7 +46,7 @@ class OpenAIProvider(Provider):
     env_api_key: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
     env_api_base: ClassVar[tuple[str, ...]] = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
     default_api_base = "https://api.openai.com/v1"
-    poll_interval = 2.0
+    poll_interval = 1.0  # the openai SDK's default when the server gives no hint
     models: ClassVar[dict[str, ModelCapabilities]] = {
         "sora-2": SORA_2,
         "sora-2-2025-10-06": SORA_2,

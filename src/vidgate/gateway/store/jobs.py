@@ -225,7 +225,9 @@ class JobStore:
         """One page of the owner's live jobs and whether more follow."""
         query = select(jobs).where(jobs.c.owner_key_id == owner, jobs.c.deleted_at.is_(None))
         if after_seq is not None:
-            query = query.where(jobs.c.seq > after_seq if order == "asc" else jobs.c.seq < after_seq)
+            query = query.where(
+                jobs.c.seq > after_seq if order == "asc" else jobs.c.seq < after_seq
+            )
         query = query.order_by(jobs.c.seq.asc() if order == "asc" else jobs.c.seq.desc())
         with self._engine.connect() as conn:
             rows = conn.execute(query.limit(limit + 1)).all()
@@ -306,9 +308,7 @@ class JobStore:
     def spend_by_model(self) -> dict[str, float]:
         cost = func.coalesce(jobs.c.settled_cost, jobs.c.estimated_cost)
         with self._engine.connect() as conn:
-            rows = conn.execute(
-                select(jobs.c.model, func.sum(cost)).group_by(jobs.c.model)
-            ).all()
+            rows = conn.execute(select(jobs.c.model, func.sum(cost)).group_by(jobs.c.model)).all()
         return {model: float(total or 0.0) for model, total in rows}
 
     # -- poller updates ----------------------------------------------------------------------

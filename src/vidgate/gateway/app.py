@@ -1,0 +1,144 @@
+"""The app factory: ``create_app(settings)`` builds a FastAPI app that owns its state.
+
+Nothing lives at module level: two apps in one process (a test running a gateway in front
+of another) share nothing. The lifespan opens the database (migrating it), storage and the
+HTTP engine, resubmits or fails jobs a killed gateway left half-created, and starts the
+poller; on shutdown it stops the poller and closes the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .._engine import Engine
+from . import errors
+from .body import BodyLimitMiddleware
+from .config import Settings
+from .limits import RateLimiter
+from .metrics import Metrics, MetricsMiddleware
+from .poller import Poller
+from .router import ModelRouter
+from .routes import health, keys, models, spend, videos
+from .service import VideoService
+from .state import GatewayState
+from .storage import Storage
+from .store import Database
+
+log = logging.getLogger("vidgate.gateway")
+
+
+def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayState:
+    """Every piece of one gateway, wired but not yet opened.
+
+    Raises:
+        ConfigError: a deployment names an unknown provider or model.
+    """
+    router = ModelRouter(settings)
+    db = Database(settings.database_url)
+    storage = Storage(settings.storage_dir)
+    engine = engine or Engine()
+    metrics = Metrics(collect_jobs=db.jobs.counts_by_status, collect_spend=db.jobs.spend_by_model)
+    poller = Poller(
+        db=db,
+        router=router,
+        engine=engine,
+        storage=storage,
+        metrics=metrics,
+        concurrency=settings.general_settings.poll_concurrency,
+    )
+    limiter = RateLimiter()
+    service = VideoService(
+        db=db,
+        router=router,
+        engine=engine,
+        storage=storage,
+        limiter=limiter,
+        wake_poller=poller.wake,
+    )
+    return GatewayState(
+        settings=settings,
+        db=db,
+        router=router,
+        engine=engine,
+        storage=storage,
+        limiter=limiter,
+        metrics=metrics,
+        poller=poller,
+        videos=service,
+    )
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """A gateway app for ``settings`` (zero-config defaults when ``None``).
+
+    Example:
+        >>> app = create_app(load_settings("config.yaml"))  # doctest: +SKIP
+        >>> uvicorn.run(app, host="127.0.0.1", port=4000)   # doctest: +SKIP
+    """
+    state = build_state(settings or Settings(), engine=engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.db.call(state.db.migrate)
+        await state.db.call(state.storage.open)
+        await state.videos.recover()
+        state.poller.start()
+        state.ready = True
+        try:
+            yield
+        finally:
+            state.ready = False
+            await state.poller.stop()
+            await state.engine.aclose()
+            state.db.close()
+
+    app = FastAPI(
+        title="vidgate",
+        summary="OpenAI-compatible Videos API gateway",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.gateway = state
+    errors.install(app)
+    for prefix in ("", "/v1"):
+        app.include_router(videos.router, prefix=prefix)
+        app.include_router(models.router, prefix=prefix)
+    app.include_router(keys.router)
+    app.include_router(spend.router)
+    app.include_router(health.router)
+    # Outermost first when the app runs: request id, metrics, then the body cap.
+    app.add_middleware(BodyLimitMiddleware, limit=state.settings.general_settings.max_upload_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+class RequestIdMiddleware:
+    """Adds ``x-request-id`` to every response (the ``openai`` SDK shows it on errors)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = "req_" + secrets.token_hex(12)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)

@@ -1,0 +1,286 @@
+"""The background poller: moves accepted jobs to their terminal state, server side.
+
+Clients' ``GET /videos/{id}`` read the record only; this task is the one that asks providers,
+at each provider's cadence (``Provider.poll_interval``, or the provider's
+``openai-poll-after-ms`` hint). When a job completes, its video, thumbnail and spritesheet are
+copied to storage (streamed; the images made locally with PyAV where the provider has none)
+*before* the record says ``completed``, so a download never races the copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+
+from .._engine import Engine
+from .._exceptions import APIError, APIStatusError
+from .._poll import next_poll_interval
+from ..providers._base import Flow
+from ..types.video import Video, VideoContentVariant
+from .metrics import Metrics
+from .router import ModelRouter, Route
+from .storage import Storage
+from .store import Database, JobRecord
+
+log = logging.getLogger("vidgate.gateway.poller")
+
+IDLE_WAIT = 1.0  # seconds between checks for due jobs when nothing wakes the poller
+MAX_BACKOFF = 60.0
+# Consecutive failed polls (network down, provider 5xx) before a job is given up as failed.
+MAX_POLL_ERRORS = 40
+
+
+class Poller:
+    """One asyncio task per gateway. ``wake()`` makes it look for due jobs now."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        router: ModelRouter,
+        engine: Engine,
+        storage: Storage,
+        metrics: Metrics,
+        concurrency: int,
+    ) -> None:
+        self.db = db
+        self.router = router
+        self.engine = engine
+        self.storage = storage
+        self.metrics = metrics
+        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._busy: dict[str, asyncio.Task[None]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="vidgate-poller")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._busy.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bad tick (database hiccup) must not end polling
+                log.exception("poller tick failed")
+                await asyncio.sleep(IDLE_WAIT)
+
+    async def _tick(self) -> None:
+        now = time.time()
+        due = await self.db.call(self.db.jobs.due, now, self._concurrency * 4)
+        for job in due:
+            if job.id not in self._busy:
+                task = asyncio.create_task(self._guarded(job))
+                self._busy[job.id] = task
+                task.add_done_callback(self._forget(job.id))
+        next_at = await self.db.call(self.db.jobs.next_due_at)
+        wait = IDLE_WAIT if next_at is None else min(IDLE_WAIT, max(0.01, next_at - time.time()))
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    def _forget(self, job_id: str) -> Callable[[asyncio.Task[None]], None]:
+        def forget(_task: asyncio.Task[None]) -> None:
+            self._busy.pop(job_id, None)
+
+        return forget
+
+    async def _guarded(self, job: JobRecord) -> None:
+        async with self._slots:
+            try:
+                await self.poll(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("polling %s failed unexpectedly", job.id)
+                await self._retry_later(job, None)
+
+    # -- one job -----------------------------------------------------------------------------
+
+    async def poll(self, job: JobRecord) -> None:
+        """Check one job upstream and record what changed."""
+        route = self.router.by_id(
+            job.deployment, provider=job.provider, upstream_model=job.upstream_model
+        )
+        if route is None or job.upstream_id is None:
+            await self.db.call(
+                self.db.jobs.fail,
+                job.id,
+                {"code": "deployment_unavailable", "message": "Its deployment was removed."},
+            )
+            return
+        try:
+            video, headers = await self._retrieve(route, job.upstream_id)
+        except APIError as exc:
+            self.metrics.polls.labels(route.provider_name, "error").inc()
+            if isinstance(exc, APIStatusError) and exc.status_code == 404:
+                await self.db.call(
+                    self.db.jobs.fail,
+                    job.id,
+                    {"code": "upstream_not_found", "message": "The provider lost this job."},
+                )
+                return
+            await self._retry_later(job, route, exc)
+            return
+        self.metrics.polls.labels(route.provider_name, video.status).inc()
+        if video.status == "failed":
+            error = video.error.model_dump() if video.error else None
+            await self.db.call(
+                self.db.jobs.fail,
+                job.id,
+                error or {"code": "generation_failed", "message": "The provider failed."},
+            )
+            return
+        if video.status == "completed":
+            await self._finish(job, route)
+            return
+        interval = next_poll_interval(headers, requested=None, default=route.poll_every())
+        await self.db.call(
+            self.db.jobs.update_progress,
+            job.id,
+            status=video.status,
+            progress=max(job.progress, min(video.progress, 99)),
+            next_poll_at=time.time() + interval,
+            attempts=0,
+        )
+
+    async def _retrieve(self, route: Route, upstream_id: str) -> tuple[Video, Mapping[str, str]]:
+        flow = route.provider.retrieve(upstream_id, model=route.upstream_model)
+        captured: dict[str, Mapping[str, str]] = {}
+
+        def capture() -> Flow[Video]:
+            # Keep the response headers for the provider's poll hint.
+            request = next(flow)
+            try:
+                while True:
+                    response = yield request
+                    captured["headers"] = response.headers
+                    request = flow.send(response)
+            except StopIteration as stop:
+                result: Video = stop.value
+                return result
+
+        video = await self.engine.run(
+            route.provider, capture(), timeout=route.timeout, max_retries=0
+        )
+        return video, captured.get("headers", {})
+
+    async def _retry_later(
+        self, job: JobRecord, route: Route | None, exc: Exception | None = None
+    ) -> None:
+        attempts = job.attempts + 1
+        if attempts >= MAX_POLL_ERRORS:
+            await self.db.call(
+                self.db.jobs.fail,
+                job.id,
+                {"code": "upstream_unavailable", "message": f"Polling kept failing: {exc}"},
+            )
+            return
+        base = route.poll_every() if route else IDLE_WAIT
+        delay = min(MAX_BACKOFF, base * 2 ** min(attempts, 8))
+        log.info("poll of %s failed (%s); retrying in %.1f s", job.id, exc, delay)
+        await self.db.call(
+            self.db.jobs.update_progress,
+            job.id,
+            status=job.status,
+            progress=job.progress,
+            next_poll_at=time.time() + delay,
+            attempts=attempts,
+        )
+
+    # -- completion --------------------------------------------------------------------------
+
+    async def _finish(self, job: JobRecord, route: Route) -> None:
+        assert job.upstream_id is not None
+        location = self.storage.location(job.id)
+        missing: list[VideoContentVariant] = []
+        try:
+            await self._copy(route, job.upstream_id, location, "video")
+            for variant in ("thumbnail", "spritesheet"):
+                if not await self._copy(route, job.upstream_id, location, variant):
+                    missing.append(variant)
+        except APIError as exc:
+            await self._retry_later(job, route, exc)
+            return
+        if missing:
+            await self._derive(location, missing)
+        settled = route.estimate(job.size, job.seconds)
+        if not await self.db.call(
+            self.db.jobs.complete, job.id, storage_path=location, settled_cost=settled
+        ):
+            # Deleted while we copied: drop the files we just wrote.
+            self.storage.remove(job.id)
+
+    async def _copy(
+        self, route: Route, upstream_id: str, location: str, variant: VideoContentVariant
+    ) -> bool:
+        """Stream one variant to storage; ``False`` if the provider has none to give."""
+        provider = route.provider
+        try:
+            source = await self.engine.run(
+                provider,
+                provider.content(upstream_id, model=route.upstream_model, variant=variant),
+            )
+            if source.derive is not None:
+                return False
+            if source.data is not None:  # returned inline (base64 in the status JSON)
+                await self.storage.write(self.storage.file(location, variant), _once(source.data))
+                return True
+            if source.request is None:
+                return False
+            opened = await self.engine.open(provider, source.request, timeout=route.timeout)
+        except APIStatusError as exc:
+            if variant != "video" and 400 <= exc.status_code < 500:
+                return False  # no such variant upstream: made locally instead
+            raise
+        try:
+            await self.storage.write(self.storage.file(location, variant), opened.chunks)
+        except OSError as exc:
+            raise APIError(f"could not store {variant}: {exc}") from exc
+        except Exception as exc:  # a connection lost mid-body: try the whole copy again later
+            raise APIError(f"copying {variant} failed: {exc}") from exc
+        finally:
+            await opened.aclose()
+        return True
+
+    async def _derive(self, location: str, missing: list[VideoContentVariant]) -> None:
+        video = self.storage.file(location, "video")
+        try:
+            made = await asyncio.to_thread(_make_variants, video)
+        except Exception as exc:  # not a decodable video: serve it without images
+            log.warning("could not make thumbnail/spritesheet for %s: %s", location, exc)
+            return
+        for variant, path in zip(("thumbnail", "spritesheet"), made, strict=True):
+            if variant in missing:
+                shutil.move(str(path), self.storage.file(location, variant))
+        shutil.rmtree(made[0].parent, ignore_errors=True)
+
+
+def _make_variants(video: Path) -> tuple[Path, Path]:
+    from ..local.render import make_variants  # PyAV is loaded only when a provider needs it
+
+    out = Path(tempfile.mkdtemp(prefix=".variants-", dir=video.parent))
+    return make_variants(video, out)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data

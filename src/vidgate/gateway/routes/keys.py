@@ -1,0 +1,154 @@
+"""``/key/*``: virtual keys, in LiteLLM's shape (``/key/generate``, ``/key/info``, ...).
+
+Only the master key creates, lists or deletes keys; any key may read its own info.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..._exceptions import BadRequestError, NotFoundError
+from ..auth import require_admin
+from ..body import read_json_object
+from ..state import CallerDep, State
+from ..store.keys import hash_key
+
+router = APIRouter(tags=["keys"])
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class GenerateKey(BaseModel):
+    """Body of ``POST /key/generate``. Unknown LiteLLM fields are accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    models: list[str] = Field(default_factory=list)
+    max_budget: float | None = Field(default=None, ge=0)
+    rpm_limit: int | None = Field(default=None, ge=1)
+    key_alias: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    duration: str | None = None
+    expires_at: int | None = Field(default=None, ge=0)
+
+
+class DeleteKeys(BaseModel):
+    """Body of ``POST /key/delete``: plain keys (LiteLLM's ``keys``) and/or ``key_ids``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    keys: list[str] = Field(default_factory=list)
+    key_ids: list[str] = Field(default_factory=list)
+
+
+def parse_duration(text: str) -> int:
+    """``30s``, ``15m``, ``12h``, ``30d``, ``2w`` → seconds."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise BadRequestError(
+            f"Invalid value for 'duration': '{text}'. Use a number and a unit: 30s, 15m, 12h, "
+            "30d or 2w.",
+            param="duration",
+            code="invalid_value",
+        )
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _model(cls: type[BaseModel], data: dict[str, Any]) -> Any:
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        param = ".".join(str(p) for p in err["loc"]) or None
+        raise BadRequestError(
+            f"Invalid value for '{param}': {err['msg']}.", param=param, code="invalid_value"
+        ) from None
+
+
+@router.post("/key/generate")
+async def generate_key(request: Request, state: State, caller: CallerDep) -> JSONResponse:
+    """A new virtual key. Its plain text is in this response only."""
+    require_admin(caller)
+    body: GenerateKey = _model(GenerateKey, await read_json_object(request))
+    expires_at = body.expires_at
+    if body.duration:
+        expires_at = int(time.time()) + parse_duration(body.duration)
+    unknown = [m for m in body.models if m not in state.router.names()]
+    if unknown and not state.settings.videos_settings:
+        raise BadRequestError(
+            f"Unknown model(s) {', '.join(unknown)}. Models available: "
+            f"{', '.join(state.router.names())}.",
+            param="models",
+            code="model_not_found",
+        )
+    plain, record = await state.db.call(
+        state.db.keys.create,
+        alias=body.key_alias,
+        models=body.models,
+        max_budget=body.max_budget,
+        rpm_limit=body.rpm_limit,
+        metadata=body.metadata,
+        expires_at=expires_at,
+    )
+    return JSONResponse({"key": plain, **record.public()})
+
+
+@router.get("/key/info")
+async def key_info(
+    state: State,
+    caller: CallerDep,
+    key: str | None = Query(default=None, max_length=400),
+    key_id: str | None = Query(default=None, max_length=64),
+) -> JSONResponse:
+    """A key's settings and spend: your own, or (master key) any key by ``key`` or ``key_id``."""
+    if key is None and key_id is None:
+        if caller.key is None:
+            raise BadRequestError(
+                "The master key has no key info; pass ?key_id= or ?key= to look one up.",
+                param="key_id",
+                code="missing_required",
+            )
+        record = await state.db.call(state.db.keys.get, caller.key.id)
+    elif key is not None:
+        record = await state.db.call(state.db.keys.by_hash, hash_key(key))
+    else:
+        record = await state.db.call(state.db.keys.get, key_id or "")
+    if record is None or (not caller.admin and (caller.key is None or record.id != caller.key.id)):
+        # Another key's info is as unknown to a caller as a key that does not exist.
+        raise NotFoundError("No such key.", param="key", code="not_found")
+    return JSONResponse({"key_id": record.id, "info": record.public()})
+
+
+@router.get("/key/list")
+async def list_keys(state: State, caller: CallerDep) -> JSONResponse:
+    """Every key (never their plain text). Master key only."""
+    require_admin(caller)
+    records = await state.db.call(state.db.keys.list)
+    return JSONResponse({"keys": [r.public() for r in records]})
+
+
+@router.post("/key/delete")
+async def delete_keys(request: Request, state: State, caller: CallerDep) -> JSONResponse:
+    """Revoke keys; their videos and spend history stay. Master key only."""
+    require_admin(caller)
+    body: DeleteKeys = _model(DeleteKeys, await read_json_object(request))
+    ids = list(body.key_ids)
+    for plain in body.keys:
+        record = await state.db.call(state.db.keys.by_hash, hash_key(plain))
+        if record is not None:
+            ids.append(record.id)
+    if not body.keys and not body.key_ids:
+        raise BadRequestError(
+            "Pass 'keys' or 'key_ids' to delete.", param="keys", code="missing_required"
+        )
+    deleted = [i for i in dict.fromkeys(ids) if await state.db.call(state.db.keys.revoke, i)]
+    if not deleted:
+        raise NotFoundError("None of these keys exist (or all were deleted).", code="not_found")
+    return JSONResponse({"deleted_keys": deleted})
