@@ -375,8 +375,11 @@ class AsyncVideoClient:
             deadline=deadline,
             poll_interval=poll_interval,
             on_progress=on_progress,
+            extra_headers=extra_headers,
             api_key=api_key,
             api_base=api_base,
+            timeout=timeout,
+            max_retries=max_retries,
             organization=organization,
         )
 
@@ -386,8 +389,11 @@ class AsyncVideoClient:
         path: str | os.PathLike[str],
         *,
         variant: VideoContentVariant = "video",
+        extra_headers: Mapping[str, str] | None = None,
         api_key: str | None = None,
         api_base: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
         organization: str | None = None,
     ) -> Path:
         """Stream a variant to ``path`` (written to a temporary name, then renamed)."""
@@ -396,8 +402,11 @@ class AsyncVideoClient:
             video_id,
             variant=variant,
             stream=True,
+            extra_headers=extra_headers,
             api_key=api_key,
             api_base=api_base,
+            timeout=timeout,
+            max_retries=max_retries,
             organization=organization,
         )
         partial = target.with_name(target.name + ".part")

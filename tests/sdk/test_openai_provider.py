@@ -389,3 +389,14 @@ def test_sync_twins_work_against_the_fake(
     page = vidgate.video_list(api_key="sk-test", api_base=_server[1])
     assert [v.id for v in page.data] == [video.id]
     assert json.loads(page.model_dump_json())["object"] == "list"
+
+
+async def test_without_a_hint_polls_use_the_providers_cadence(
+    client: AsyncVideoClient, state: FakeOpenAIState, sleeps: Sleeps
+) -> None:
+    state.poll_after_ms = None
+    await client.create_and_poll("A cat", extra_headers={"X-Trace": "t1"})
+    assert sleeps.calls and set(sleeps.calls) == {1.0}
+    # Per-call headers reach every poll, not only the create.
+    polls = state.requests_for("GET", "/v1/videos/{id}")
+    assert polls and all(r.headers.get("x-trace") == "t1" for r in polls)
