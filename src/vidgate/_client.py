@@ -524,7 +524,9 @@ class AsyncVideoClient:
     def _public(self, video: Video, provider: str, model: str) -> Video:
         """The video as callers see it: a routable id, the public model id, and usage."""
         ref = _ids.ModelRef(provider, model or video.model)
-        shape = {"size": video.size, "seconds": video.seconds}
+        cls = providers.get(provider)
+        echoes = cls is not None and cls.echoes_shape
+        shape = {} if echoes else {"size": video.size, "seconds": video.seconds}
         update: dict[str, Any] = {
             "id": _ids.encode_video_id(provider, ref.model, video.id, **shape),
             "model": ref.public,

@@ -151,7 +151,9 @@ def _matches(pattern: str | None, path: str) -> bool:
 
 
 class _Error(Exception):
-    def __init__(self, status: int, message: str, code: str = "Client specified an invalid argument"):
+    def __init__(
+        self, status: int, message: str, code: str = "Client specified an invalid argument"
+    ):
         super().__init__(message)
         self.status = status
         self.body = {"code": code, "error": message}
@@ -165,7 +167,8 @@ def _check_auth(state: FakeXAIState, headers: dict[str, str]) -> None:
         raise _Error(400, "No API key provided. Provide your API key in an Authorization header.")
     # providers.md addenda: xAI answers a wrong key with 400.
     raise _Error(
-        400, "Incorrect API key provided: xa***. You can obtain an API key from https://console.x.ai."
+        400,
+        "Incorrect API key provided: xa***. You can obtain an API key from https://console.x.ai.",
     )
 
 
@@ -254,7 +257,10 @@ def _handle(state: FakeXAIState, request: Request, rec: RecordedRequest) -> Resp
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        json.dumps(payload).encode(), status_code=status, headers=headers, media_type="application/json"
+        json.dumps(payload).encode(),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
     )
 
 

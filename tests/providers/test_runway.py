@@ -12,6 +12,7 @@ from typing import Any
 import av
 import pytest
 
+import vidgate
 from tests.fakes.loopback import serve_on_loopback
 from tests.fakes.runway_upstream import FakeRunwayState, create_app
 from vidgate import (
@@ -373,3 +374,24 @@ def test_fake_renders_a_real_mp4(_server: tuple[FakeRunwayState, str], tmp_path:
     path.write_bytes(_server[0].video_bytes)
     with av.open(str(path)) as container:
         assert container.streams.video[0].codec_context.name == "h264"
+
+
+async def test_seed_api_functions(
+    _server: tuple[FakeRunwayState, str], state: FakeRunwayState
+) -> None:
+    creds: dict[str, Any] = {"api_key": "key_test", "api_base": _server[1]}
+    video = await vidgate.acreate_video("A cat", model="runway/gen4.5", seconds=2, **creds)
+    while video.status != "completed":
+        video = await vidgate.avideo_retrieve(video.id, **creds)
+    content = await vidgate.avideo_content(video.id, **creds)
+    assert content.content == state.video_bytes
+    assert (await vidgate.avideo_delete(video.id, **creds)).deleted
+    assert len(state.requests_for("DELETE", "/v1/tasks/{id}")) == 1
+
+
+def test_sync_twin(_server: tuple[FakeRunwayState, str], state: FakeRunwayState) -> None:
+    video = vidgate.create_video(
+        "A cat", model="runway/gen4.5", api_key="key_test", api_base=_server[1]
+    )
+    assert video.status == "queued" and video.model == "runway/gen4.5"
+    assert len(state.tasks) == 1

@@ -98,6 +98,10 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
+            # FastAPI keeps an included router's own route (path without the include prefix);
+            # put the ``/v1`` back so ``/v1/videos`` and ``/videos`` are told apart.
+            if scope.get("path", "").startswith("/v1/") and not template.startswith("/v1"):
+                template = "/v1" + template
             method = scope.get("method", "")
             self.metrics.requests.labels(method, template, str(status[0])).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)

@@ -31,14 +31,16 @@ def videos_root() -> Path:
 
 
 def new_video_id() -> str:
-    return "video_" + secrets.token_hex(24)
+    # 96 random bits: ample for one machine's jobs, and it keeps SDK ids short.
+    return "video_" + secrets.token_hex(12)
 
 
 def is_valid_id(video_id: str) -> bool:
+    hexpart = video_id.removeprefix("video_")
     return (
         video_id.startswith("video_")
-        and all(c in "0123456789abcdef" for c in video_id.removeprefix("video_"))
-        and len(video_id) == 54
+        and len(hexpart) == 24
+        and all(c in "0123456789abcdef" for c in hexpart)
     )
 
 

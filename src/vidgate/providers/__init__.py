@@ -11,9 +11,11 @@ from ._base import Provider
 # name -> "module:Class", imported on first use so ``import vidgate`` stays fast.
 REGISTRY: dict[str, str] = {
     "azure": "vidgate.providers.azure:AzureProvider",
+    "fal": "vidgate.providers.fal:FalProvider",
     "gemini": "vidgate.providers.gemini:GeminiProvider",
     "local": "vidgate.providers.local:LocalProvider",
     "openai": "vidgate.providers.openai:OpenAIProvider",
+    "replicate": "vidgate.providers.replicate:ReplicateProvider",
     "runway": "vidgate.providers.runway:RunwayProvider",
     "vertex": "vidgate.providers.vertex:VertexProvider",
     "xai": "vidgate.providers.xai:XAIProvider",

@@ -125,6 +125,9 @@ class Provider:
     default_capabilities: ClassVar[ModelCapabilities | None] = None
     # In-process providers (``local``) answer requests without a network.
     in_process: ClassVar[bool] = False
+    # Whether status responses repeat the request's size and seconds; if not, the SDK keeps
+    # them in the video id so later calls can still report them.
+    echoes_shape: ClassVar[bool] = False
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials

@@ -33,8 +33,16 @@ from .._constants import USER_AGENT
 from .._exceptions import APIStatusError, BadRequestError, NotFoundError, UnsupportedFeatureError
 from ..types.capabilities import ModelCapabilities
 from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoError
-from ._base import ContentSource, CreateParams, Credentials, Flow, Provider, Request, Response
-from ._base import openai_style_error
+from ._base import (
+    ContentSource,
+    CreateParams,
+    Credentials,
+    Flow,
+    Provider,
+    Request,
+    Response,
+    openai_style_error,
+)
 
 QUEUE_BASE = "https://queue.fal.run"
 _NATIVE_ID = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/requests/[A-Za-z0-9_-]+$")

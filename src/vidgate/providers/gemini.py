@@ -36,7 +36,9 @@ from ._base import ContentSource, CreateParams, Flow, Provider, Request, Respons
 # §2.2: resolution 360p|720p|1080p|4k, aspect 16:9|9:16, in OpenAI WxH form.
 _TIERS = {360: "360p", 720: "720p", 1080: "1080p", 2160: "4k"}
 _SIZES = tuple(
-    size for short in _TIERS for size in (f"{short * 16 // 9}x{short}", f"{short}x{short * 16 // 9}")
+    size
+    for short in _TIERS
+    for size in (f"{short * 16 // 9}x{short}", f"{short}x{short * 16 // 9}")
 )
 
 
@@ -183,7 +185,9 @@ class GeminiProvider(Provider):
         block = _video_block(body) or {}
         mime = str(block.get("mime_type") or "video/mp4")
         if block.get("data"):
-            return ContentSource(data=base64.b64decode(block["data"]), derive=derive, content_type=mime)
+            return ContentSource(
+                data=base64.b64decode(block["data"]), derive=derive, content_type=mime
+            )
         return ContentSource(self._download(str(block["uri"])), derive=derive, content_type=mime)
 
     def delete(self, video_id: str, *, model: str) -> Flow[VideoDeleted]:
@@ -321,9 +325,12 @@ def _video_block(body: dict[str, Any]) -> dict[str, Any] | None:
         return output
     for step in reversed(body.get("steps") or []):
         for block in reversed(step.get("content") or [] if isinstance(step, dict) else []):
-            if isinstance(block, dict) and block.get("type") == "video":
-                if block.get("data") or block.get("uri"):
-                    return block
+            if (
+                isinstance(block, dict)
+                and block.get("type") == "video"
+                and (block.get("data") or block.get("uri"))
+            ):
+                return block
     return None
 
 

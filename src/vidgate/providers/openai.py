@@ -43,6 +43,7 @@ class OpenAIProvider(Provider):
     """OpenAI Videos API: bearer key, ``OpenAI-Organization``, JSON or multipart create."""
 
     name: ClassVar[str] = "openai"
+    echoes_shape: ClassVar[bool] = True
     env_api_key: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
     env_api_base: ClassVar[tuple[str, ...]] = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
     default_api_base = "https://api.openai.com/v1"

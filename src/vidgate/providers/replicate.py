@@ -32,7 +32,14 @@ from urllib.parse import parse_qs, urlparse
 from .._constants import USER_AGENT
 from .._exceptions import APIStatusError, BadRequestError, NotFoundError, UnsupportedFeatureError
 from ..types.capabilities import ModelCapabilities
-from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoError, VideoList
+from ..types.video import (
+    Video,
+    VideoContentVariant,
+    VideoDeleted,
+    VideoError,
+    VideoList,
+    VideoStatus,
+)
 from ._base import (
     ContentSource,
     CreateParams,
@@ -49,7 +56,11 @@ API_BASE = "https://api.replicate.com/v1"
 _PREDICTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _MODEL = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(:[0-9a-f]{8,64})?$")
 # §1.1: starting → queued, processing → in_progress, succeeded → completed, the rest failed.
-_STATUS = {"starting": "queued", "processing": "in_progress", "succeeded": "completed"}
+_STATUS: dict[str, VideoStatus] = {
+    "starting": "queued",
+    "processing": "in_progress",
+    "succeeded": "completed",
+}
 _ENDED = {
     "canceled": ("cancelled", "The prediction was canceled."),
     "aborted": ("aborted", "The prediction's deadline passed before it started (not charged)."),
@@ -236,7 +247,8 @@ class ReplicateProvider(Provider):
             response = yield Request(
                 "GET", f"{self.api_base}/predictions", self.headers(), params=params
             )
-            page = response.json() if isinstance(response.json(), dict) else {}
+            page = response.json()
+            page = page if isinstance(page, dict) else {}
             for item in page.get("results") or []:
                 if not isinstance(item, dict):
                     continue
@@ -344,8 +356,11 @@ def parse_prediction(prediction: Any, model: str) -> Video:
     if not isinstance(prediction, dict) or not prediction.get("id"):
         raise BadRequestError(f"Replicate answered without a prediction: {prediction!r}")
     raw = str(prediction.get("status", ""))
-    status = _STATUS.get(raw, "failed" if raw in ("failed", *_ENDED) else "in_progress")
-    inputs = prediction.get("input") if isinstance(prediction.get("input"), dict) else {}
+    status: VideoStatus = _STATUS.get(raw, "in_progress")
+    if raw in ("failed", *_ENDED):
+        status = "failed"
+    given = prediction.get("input")
+    inputs: dict[str, Any] = given if isinstance(given, dict) else {}
     error: VideoError | None = None
     if raw in _ENDED:
         error = VideoError(code=_ENDED[raw][0], message=_ENDED[raw][1])

@@ -98,6 +98,17 @@ _PARAMETERS = {
     "fps": "fps",
 }
 _ALIASES = {**_PARAMETERS, **{v: v for v in _PARAMETERS.values()}}
+# google.rpc.Code numbers (an operation's ``error`` carries only ``code`` and ``message``).
+_RPC_CODES: dict[Any, str] = {
+    1: "cancelled",
+    3: "invalid_argument",
+    4: "deadline_exceeded",
+    7: "permission_denied",
+    8: "resource_exhausted",
+    9: "failed_precondition",
+    13: "internal",
+    14: "unavailable",
+}
 MAX_SEED = 4_294_967_295  # §3: seed 0–4294967295
 
 
@@ -312,8 +323,9 @@ class VertexProvider(Provider):
         response = operation.get("response") or {}
         if isinstance(error, dict):
             fields["status"] = "failed"
+            code = error.get("status") or _RPC_CODES.get(error.get("code"), error.get("code"))
             fields["error"] = VideoError(
-                code=str(error.get("status") or error.get("code") or "generation_failed"),
+                code=str(code or "generation_failed").lower(),
                 message=str(error.get("message") or "Vertex AI reported an error."),
             )
         elif operation.get("done"):
