@@ -22,10 +22,22 @@ _CREDENTIAL_VARS = (
 )
 
 
+def _provider_env_vars() -> tuple[str, ...]:
+    """Every environment variable a registered provider reads credentials from."""
+    from vidgate import providers
+
+    found: list[str] = []
+    for name in providers.names():
+        cls = providers.get(name)
+        if cls is not None:
+            found += [*cls.env_api_key, *cls.env_api_base]
+    return tuple(found)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "vidgate-home"
     monkeypatch.setenv("VIDGATE_HOME", str(home))
-    for name in _CREDENTIAL_VARS:
+    for name in _CREDENTIAL_VARS + _provider_env_vars():
         monkeypatch.delenv(name, raising=False)
     yield home

@@ -86,6 +86,7 @@ class Operation:
     prompt: str
     body: dict[str, Any]
     polls: int = 0
+    stored: bool = False  # the output object was written to the bucket (once, when done)
 
 
 @dataclass
@@ -236,7 +237,9 @@ def _fetch(state: FakeVertexState, model: str, body: Any) -> Any:
     if storage:
         bucket, _, prefix = storage.removeprefix("gs://").partition("/")
         obj = f"{prefix.rstrip('/')}/{op.name.rsplit('/', 1)[1]}/sample_0.mp4".lstrip("/")
-        state.objects[(bucket, obj)] = state.video
+        if not op.stored:
+            state.objects[(bucket, obj)] = state.video
+            op.stored = True
         sample = {"gcsUri": f"gs://{bucket}/{obj}", "mimeType": "video/mp4"}
     else:
         sample = {

@@ -125,7 +125,10 @@ def test_sigterm_drains_in_flight_requests(tmp_path: Path) -> None:
         home = tmp_path / "gw"
         config = standard_config(home)
         config["model_list"] = [
-            {"model_name": "sora-2", "params": {"model": "openai/sora-2", "api_base": base_url}}
+            {
+                "model_name": "sora-2",
+                "params": {"model": "openai/sora-2", "api_base": base_url, "api_key": "sk-test"},
+            }
         ]
         gw = Gateway(home, config).start()
         state.inject(method="POST", path="/v1/videos", status=None, delay=1.5)

@@ -298,7 +298,7 @@ async def test_environment_credentials(
     _server: tuple[FakeRunwayState, str], state: FakeRunwayState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RUNWAYML_API_SECRET", "key_test")
-    monkeypatch.setenv("RUNWAYML_BASE_URL", _server[1])
+    monkeypatch.setenv("RUNWAYML_BASE_URL", _server[1] + "/v1")  # a trailing /v1 is tolerated
     video = await AsyncVideoClient().create("A cat", model="runway/gen4.5")
     assert video.status == "queued" and len(state.tasks) == 1
 

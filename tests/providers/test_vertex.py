@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt
 
+import vidgate
 from tests.fakes.loopback import serve_on_loopback
 from tests.fakes.vertex_upstream import RAI_REASON, FakeVertexState, create_app
 from vidgate import (
@@ -66,19 +67,23 @@ def _keys() -> tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]:
 def _server(
     tmp_path_factory: pytest.TempPathFactory, _keys: tuple[rsa.RSAPrivateKey, Any]
 ) -> Iterator[tuple[FakeVertexState, str]]:
-    video = render("veo fake", out_dir=tmp_path_factory.mktemp("mp4"), width=320, height=180, seconds=1)
-    public = _keys[0].public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    video = render(
+        "veo fake", out_dir=tmp_path_factory.mktemp("mp4"), width=320, height=180, seconds=1
     )
-    state = FakeVertexState(video=video.video.read_bytes(), client_email=EMAIL, public_key_pem=public)
+    public = (
+        _keys[0]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    state = FakeVertexState(
+        video=video.video.read_bytes(), client_email=EMAIL, public_key_pem=public
+    )
     with serve_on_loopback(create_app(state)) as (base_url, _):
         yield state, base_url
 
 
 @pytest.fixture
-def state(
-    _server: tuple[FakeVertexState, str], monkeypatch: pytest.MonkeyPatch
-) -> FakeVertexState:
+def state(_server: tuple[FakeVertexState, str], monkeypatch: pytest.MonkeyPatch) -> FakeVertexState:
     _server[0].reset()
     _google_auth.TOKEN_CACHE.clear()
     for name in _ENV:
@@ -169,7 +174,10 @@ async def test_create_maps_the_request_and_mints_a_token(
         "instances": [
             {
                 "prompt": "A fox in snow",
-                "image": {"bytesBase64Encoded": base64.b64encode(PNG).decode(), "mimeType": "image/png"},
+                "image": {
+                    "bytesBase64Encoded": base64.b64encode(PNG).decode(),
+                    "mimeType": "image/png",
+                },
                 "lastFrame": {"gcsUri": "gs://frames/last.png", "mimeType": "image/png"},
             }
         ],
@@ -185,19 +193,37 @@ async def test_create_maps_the_request_and_mints_a_token(
         },
     }
     assert video.status == "in_progress" and video.progress == 0
-    assert (video.model, video.size, video.seconds) == ("vertex/veo-3.1-generate-001", "720x1280", "6")
+    assert (video.model, video.size, video.seconds) == (
+        "vertex/veo-3.1-generate-001",
+        "720x1280",
+        "6",
+    )
     assert video.id.startswith("video_vertex.")
 
 
 async def test_veo2_and_4k_mapping(client: AsyncVideoClient, state: FakeVertexState) -> None:
-    await client.create("x", model="vertex/veo-2.0-generate-001", seconds="5", size="1280x720",
-                        extra_body={"generate_audio": False})
-    await client.create("x", model="vertex/veo-3.1-fast-generate-001", size="2160x3840",
-                        extra_body={"generateAudio": False})
+    await client.create(
+        "x",
+        model="vertex/veo-2.0-generate-001",
+        seconds="5",
+        size="1280x720",
+        extra_body={"generate_audio": False},
+    )
+    await client.create(
+        "x",
+        model="vertex/veo-3.1-fast-generate-001",
+        size="2160x3840",
+        extra_body={"generateAudio": False},
+    )
     veo2, fast = (r.json["parameters"] for r in state.requests_to(":predictLongRunning"))
     assert veo2 == {"sampleCount": 1, "durationSeconds": 5, "aspectRatio": "16:9"}
-    assert fast == {"sampleCount": 1, "durationSeconds": 8, "aspectRatio": "9:16",
-                    "resolution": "4k", "generateAudio": False}
+    assert fast == {
+        "sampleCount": 1,
+        "durationSeconds": 8,
+        "aspectRatio": "9:16",
+        "resolution": "4k",
+        "generateAudio": False,
+    }
     # Project from the key file, region defaulted (§3).
     assert "/projects/key-project/locations/us-central1/" in state.requests_to(":predict")[0].path
 
@@ -208,10 +234,17 @@ async def test_poll_to_completion_and_inline_content(
     state.polls_to_complete = 3
     seen: list[tuple[str, int]] = []
     video = await client.create_and_poll(
-        "A cat", model="vertex/veo-3.1-generate-001", poll_interval=0,
+        "A cat",
+        model="vertex/veo-3.1-generate-001",
+        poll_interval=0,
         on_progress=lambda v: seen.append((v.status, v.progress)),
     )
-    assert seen == [("in_progress", 0), ("in_progress", 50), ("in_progress", 50), ("completed", 100)]
+    assert seen == [
+        ("in_progress", 0),
+        ("in_progress", 50),
+        ("in_progress", 50),
+        ("completed", 100),
+    ]
     assert video.status == "completed" and video.error is None
     fetches = state.requests_to(":fetchPredictOperation")
     [op_name] = state.operations
@@ -232,10 +265,15 @@ async def test_gcs_output_is_read_with_the_token_and_expiry_is_clear(
     client: AsyncVideoClient, state: FakeVertexState
 ) -> None:
     video = await client.create_and_poll(
-        "A cat", model="vertex/veo-3.1-lite-generate-001", size="1920x1080", poll_interval=0,
+        "A cat",
+        model="vertex/veo-3.1-lite-generate-001",
+        size="1920x1080",
+        poll_interval=0,
         extra_body={"storage_uri": "gs://my-bucket/out/"},
     )
-    assert state.requests_to(":predict")[0].json["parameters"]["storageUri"] == "gs://my-bucket/out/"
+    assert (
+        state.requests_to(":predict")[0].json["parameters"]["storageUri"] == "gs://my-bucket/out/"
+    )
     content = await client.download_content(video.id)
     assert content.content == state.video
     [get] = state.requests_to("/storage/v1/b/my-bucket/o/")
@@ -267,8 +305,9 @@ async def test_failure_and_moderation_carry_the_providers_reason(
 async def test_429_is_retried_after_the_servers_delay(
     client: AsyncVideoClient, state: FakeVertexState, sleeps: Sleeps
 ) -> None:
-    fault = state.inject(method="POST", path_part=":predictLongRunning", status=429,
-                         headers={"Retry-After": "7"})
+    fault = state.inject(
+        method="POST", path_part=":predictLongRunning", status=429, headers={"Retry-After": "7"}
+    )
     video = await client.create("A cat", model="vertex/veo-3.1-generate-001")
     assert fault.served == 1 and len(state.operations) == 1 and video.status == "in_progress"
     assert sleeps.calls == [7.0]
@@ -304,12 +343,15 @@ async def test_auth_failures(
     client = AsyncVideoClient(api_key=stranger, api_base=base)
     with pytest.raises(AuthenticationError) as bad_key:
         await client.create("x", model="vertex/veo-3.1-generate-001")
-    assert bad_key.value.code == "invalid_grant" and "Invalid JWT Signature" in bad_key.value.message
+    assert (
+        bad_key.value.code == "invalid_grant" and "Invalid JWT Signature" in bad_key.value.message
+    )
     assert state.requests_to(":predict") == []
     token_client = AsyncVideoClient(api_key="ya29.revoked", api_base=base)
     with pytest.raises(AuthenticationError) as bad_token:
-        await token_client.create("x", model="vertex/veo-3.1-generate-001",
-                                  extra_body={"vertex_project": "p"})
+        await token_client.create(
+            "x", model="vertex/veo-3.1-generate-001", extra_body={"vertex_project": "p"}
+        )
     assert bad_token.value.code == "UNAUTHENTICATED"
     state.requests.clear()
     for api_key in (None, str(tmp_path / "missing.json")):
@@ -354,7 +396,11 @@ async def test_credentials_project_and_region_from_the_environment(
         ("veo-3.1-generate-001", {"extra_body": {"seed": 2**32}}, "seed"),
         ("veo-3.1-generate-001", {"extra_body": {"sample_count": 2}}, "sample_count"),
         ("veo-3.1-generate-001", {"extra_body": {"last_frame": 7}}, "last_frame"),
-        ("veo-3.1-generate-001", {"input_reference": "https://example.com/a.png"}, "input_reference"),
+        (
+            "veo-3.1-generate-001",
+            {"input_reference": "https://example.com/a.png"},
+            "input_reference",
+        ),
         ("veo-9", {}, "model"),
     ],
 )
@@ -391,7 +437,12 @@ async def test_missing_project_is_refused_before_any_request(
     ],
 )
 async def test_cost_in_usage(
-    client: AsyncVideoClient, state: FakeVertexState, model: str, size: str, seconds: str, cost: float
+    client: AsyncVideoClient,
+    state: FakeVertexState,
+    model: str,
+    size: str,
+    seconds: str,
+    cost: float,
 ) -> None:
     video = await client.create("A cat", model=f"vertex/{model}", size=size, seconds=seconds)
     assert video.usage is not None and video.usage.cost_usd == pytest.approx(cost)
@@ -410,3 +461,14 @@ async def test_delete_sends_nothing_and_expired_operations_are_not_found(
     with pytest.raises(NotFoundError) as info:
         await client.retrieve(video.id)
     assert info.value.code == "NOT_FOUND"
+
+
+async def test_seed_api_functions(state: FakeVertexState, base: str, key_file: Path) -> None:
+    creds = {"api_key": str(key_file), "api_base": base}
+    video = await vidgate.acreate_video("A cat", model="vertex/veo-3.1-generate-001", **creds)
+    assert (video.seconds, video.size) == ("4", "720x1280")
+    state.polls_to_complete = 1
+    assert (await vidgate.avideo_retrieve(video.id, **creds)).status == "completed"
+    content = await vidgate.avideo_content(video.id, stream=True, **creds)
+    assert await content.aread() == state.video
+    assert (await vidgate.avideo_delete(video.id, **creds)).deleted

@@ -196,7 +196,7 @@ class Poller:
             )
             return
         base = route.poll_every() if route else IDLE_WAIT
-        delay = min(MAX_BACKOFF, base * 2 ** min(attempts, 8))
+        delay = min(MAX_BACKOFF, base * 2 ** min(attempts - 1, 8))
         log.info("poll of %s failed (%s); retrying in %.1f s", job.id, exc, delay)
         await self.db.call(
             self.db.jobs.update_progress,

@@ -113,7 +113,8 @@ class RunwayProvider(Provider):
         return headers
 
     def url(self, *parts: str) -> str:
-        return "/".join((self.api_base, "v1", *parts))
+        # The base is the host (as RUNWAYML_BASE_URL is for Runway's SDK); tolerate a "/v1".
+        return "/".join((self.api_base.removesuffix("/v1"), "v1", *parts))
 
     def build_create(self, params: CreateParams) -> Request:
         """The create request, or a 400 naming the parameter Runway would refuse."""
@@ -258,7 +259,8 @@ class RunwayProvider(Provider):
             data["error"] = VideoError(code="cancelled", message="The Runway task was cancelled.")
         cost = task.get("cost") or task.get("estimatedCost")
         if isinstance(cost, dict) and isinstance(cost.get("credits"), int | float):
-            # §5: $0.01 per credit; what Runway itself charged, next to our table's figure.
+            # §5: $0.01 per credit. Runway's own figure (its estimate while queued, the charge
+            # once finished), kept next to the price table's.
             data["upstream_cost_usd"] = round(float(cost["credits"]) * 0.01, 4)
         return Video.model_validate(data)
 

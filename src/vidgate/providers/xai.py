@@ -173,8 +173,9 @@ class XAIProvider(Provider):
         # §11: the finished video is a temporary URL in the status JSON; xAI makes no
         # thumbnail or spritesheet, so those are made locally from the video.
         response = yield Request("GET", self.url(video_id), self.headers())
-        video = self.parse_status(response.json(), video_id=video_id, model=model)
-        url = _video_of(response.json()).get("url")
+        body = response.json()
+        video = self.parse_status(body, video_id=video_id, model=model)
+        url = _video_of(body).get("url")
         if video.status != "completed" or not url:
             raise BadRequestError(
                 f"xAI request {video_id} is {video.status}; only a completed video has content.",
@@ -229,8 +230,10 @@ class XAIProvider(Provider):
             data["status"] = "failed"
             data["error"] = _failure(raw, body.get("error"))
         else:
-            # §1.1: pending is queued until xAI reports progress, then in_progress.
-            data["status"] = "in_progress" if progress > 0 or raw != "pending" else "queued"
+            # §1.1: pending is queued until xAI reports progress, then in_progress. Any other
+            # status is not in §11: reported as in progress, the raw value kept alongside.
+            queued = raw == "pending" and progress == 0
+            data["status"] = "queued" if queued else "in_progress"
             data["progress"] = min(progress, 99)
             if raw != "pending":
                 data["upstream_status"] = raw
