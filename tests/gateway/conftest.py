@@ -169,7 +169,9 @@ def wait_done(client: openai.OpenAI, video_id: str, timeout: float = 60.0) -> An
         time.sleep(0.1)
 
 
-def png_bytes(width: int = 72, height: int = 128, rgb: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+def png_bytes(
+    width: int = 72, height: int = 128, rgb: tuple[int, int, int] = (200, 40, 40)
+) -> bytes:
     """A real PNG of one colour (no imaging library needed)."""
     row = b"\x00" + bytes(rgb) * width
     raw = row * height

@@ -125,7 +125,9 @@ def test_seed_curl_examples(seed_gateway: Gateway, tmp_path: Path) -> None:
     client = seed_gateway.openai("sk-1234")
     wait_done(client, first["id"])
     out = tmp_path / "video.mp4"
-    status, _ = _curl("-X", "GET", f"{base}/videos/{first['id']}/content", *auth, "--output", str(out))
+    status, _ = _curl(
+        "-X", "GET", f"{base}/videos/{first['id']}/content", *auth, "--output", str(out)
+    )
     assert status == 200 and is_mp4(out.read_bytes())
     status, body = _curl("-X", "GET", f"{base}/videos", *auth)
     assert status == 200

@@ -28,7 +28,9 @@ def gw(tmp_path: Path) -> Iterator[Gateway]:
         gateway.stop()
 
 
-def _unsubmitted(job_id: str, *, model: str, deployment: str, provider: str, upstream: str) -> JobRecord:
+def _unsubmitted(
+    job_id: str, *, model: str, deployment: str, provider: str, upstream: str
+) -> JobRecord:
     """A record as a gateway writes it just before the upstream create."""
     return JobRecord(
         id=job_id,

@@ -179,7 +179,11 @@ def test_upload_over_the_cap_is_413(gateway: Gateway, key: str) -> None:
                 "headers": {"content-type": "multipart/form-data; boundary=b"},
             },
         ),
-        ("POST", "/v1/videos", {"content": b"x", "headers": {"content-type": "multipart/form-data"}}),
+        (
+            "POST",
+            "/v1/videos",
+            {"content": b"x", "headers": {"content-type": "multipart/form-data"}},
+        ),
         ("GET", "/v1/videos?limit=1000", {}),
         ("GET", "/v1/videos?limit=abc", {}),
         ("GET", "/v1/videos?order=sideways", {}),

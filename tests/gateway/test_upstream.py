@@ -89,12 +89,14 @@ def test_failed_job_carries_the_provider_error_and_is_refunded(gw: Gateway) -> N
     key = gw.new_key()
     client = gw.openai(key)
     video = client.videos.create(prompt="FAIL please", model="sora-2", seconds="8")
-    assert _spend(gw, key) == pytest.approx(0.8)
     done = wait_done(client, video.id, timeout=30)
     assert done.status == "failed"
     assert done.error is not None and done.error.code == "moderation_blocked"
     assert done.usage == {"seconds": 8.0, "cost_usd": 0.0}
     assert _spend(gw, key) == pytest.approx(0.0)
+    with gw.http(key) as http:
+        [entry] = http.get("/spend/logs").json()
+    assert (entry["estimated_cost"], entry["settled_cost"], entry["refunded"]) == (0.8, 0.0, True)
 
 
 def test_poll_errors_are_retried(gw: Gateway, upstream: tuple[FakeOpenAIState, str]) -> None:
@@ -133,8 +135,14 @@ def test_upstream_client_error_passes_through_and_keeps_nothing(
         method="POST",
         path="/v1/videos",
         status=400,
-        body={"error": {"message": "nope", "type": "invalid_request_error", "param": "prompt",
-                        "code": "moderation_blocked"}},
+        body={
+            "error": {
+                "message": "nope",
+                "type": "invalid_request_error",
+                "param": "prompt",
+                "code": "moderation_blocked",
+            }
+        },
     )
     key = gw.new_key()
     client = gw.openai(key)

@@ -57,6 +57,15 @@ class ModelRouter:
 
     def __init__(self, settings: Settings, *, rand: Callable[[], float] = random.random) -> None:
         self._rand = rand
+        try:
+            self._load(settings)
+        except ConfigError as exc:
+            # Name the file, as load_settings does for the keys it checks itself.
+            raise ConfigError(
+                f"{settings.source}: {exc}" if settings.source else str(exc)
+            ) from None
+
+    def _load(self, settings: Settings) -> None:
         self._by_name: dict[str, list[Route]] = {}
         self._by_id: dict[str, Route] = {}
         self._fallback: dict[str, ProviderSettingsRoute] = {}

@@ -1,0 +1,37 @@
+"""Every adapter file in ``providers/`` is registered, and every registered provider loads and
+declares what it needs (../shared/STYLE.md habit 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import vidgate.providers as registry
+from vidgate.providers._base import Provider
+from vidgate.types.capabilities import ModelCapabilities
+
+PROVIDERS_DIR = Path(registry.__file__).parent
+
+
+def test_every_adapter_file_is_registered() -> None:
+    files = {p.stem for p in PROVIDERS_DIR.glob("*.py") if not p.stem.startswith("_")}
+    registered = {target.split(":")[0].rsplit(".", 1)[1] for target in registry.REGISTRY.values()}
+    assert files == registered
+
+
+def test_every_provider_loads_with_a_name_and_models() -> None:
+    for name in registry.names():
+        cls = registry.get(name)
+        assert cls is not None and issubclass(cls, Provider)
+        assert cls.name == name
+        assert cls.models, f"{name} declares no models"
+        for model, caps in cls.models.items():
+            assert isinstance(caps, ModelCapabilities), f"{name}/{model}"
+            # The defaults the CLI and the client use must be values the model accepts.
+            if caps.seconds is not None:
+                assert caps.default_seconds in caps.seconds, f"{name}/{model}"
+            if caps.sizes is not None:
+                assert caps.default_size in caps.sizes, f"{name}/{model}"
+
+
+def test_unknown_provider_is_none() -> None:
+    assert registry.get("no-such-provider") is None
