@@ -302,13 +302,9 @@ class ReplicateProvider(Provider):
 
 
 def build_input(params: CreateParams) -> dict[str, Any]:
-    """The model's ``input`` object for a validated request.
-
-    Raises:
-        UnsupportedFeatureError: a combination the model cannot make (``param`` names the
-            value), a missing required image, or an ``extra_body`` key that would override a
-            value vidgate sets from the request.
-    """
+    """The model's ``input`` for a validated request; raises ``UnsupportedFeatureError`` for a
+    combination the model cannot make, a missing required image, or an ``extra_body`` key
+    that would override a value set from the request."""
     name = params.model.partition(":")[0]
     if not _MODEL.match(params.model):
         raise BadRequestError(
