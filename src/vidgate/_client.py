@@ -19,7 +19,13 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from . import _ids, _pricing, _sync, providers
 from ._engine import Engine
-from ._exceptions import APIError, APITimeoutError, BadRequestError, VideoGenerationFailed
+from ._exceptions import (
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    BadRequestError,
+    VideoGenerationFailed,
+)
 from ._poll import next_poll_interval, sleep_before_next_poll
 from ._validation import (
     InputReference,
@@ -473,7 +479,11 @@ class AsyncVideoClient:
             request = next(flow)
             try:
                 while True:
-                    response = yield request
+                    try:
+                        response = yield request
+                    except APIStatusError as exc:
+                        request = flow.throw(exc)
+                        continue
                     captured["headers"] = response.headers
                     request = flow.send(response)
             except StopIteration as stop:

@@ -15,7 +15,7 @@ import httpx
 
 from . import _log
 from ._constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from ._exceptions import APIConnectionError, APIError, APITimeoutError
+from ._exceptions import APIConnectionError, APIError, APIStatusError, APITimeoutError
 from ._retry import (
     RetryPolicy,
     retry_delay,
@@ -101,13 +101,22 @@ class Engine:
         timeout: float | None = None,
         max_retries: int | None = None,
     ) -> T:
-        """Drive ``flow`` to its result, sending each request it yields."""
+        """Drive ``flow`` to its result, sending each request it yields.
+
+        An error response is thrown into the flow, so an adapter can turn it into a result
+        (a refusal at result fetch is a failed video, not an exception); a flow that does not
+        catch it lets it propagate unchanged.
+        """
         try:
             request = next(flow)
             while True:
-                response = await self.send(
-                    provider, request, timeout=timeout, max_retries=max_retries
-                )
+                try:
+                    response = await self.send(
+                        provider, request, timeout=timeout, max_retries=max_retries
+                    )
+                except APIStatusError as exc:
+                    request = flow.throw(exc)
+                    continue
                 request = flow.send(response)
         except StopIteration as stop:
             result: T = stop.value

@@ -41,14 +41,18 @@ def price_per_second(
     ``audio`` picks between audio and silent prices where a model has both (default: audio,
     the provider default where sound is on unless turned off).
     """
-    entry: Any = price_table().get(f"{provider}/{model}")
+    # A pinned version (``owner/name:abc123`` on Replicate) costs what the model costs.
+    key = f"{provider}/{model}"
+    if key not in price_table():
+        key = key.split(":", 1)[0]
+    entry: Any = price_table().get(key)
     if entry is None:
         return None
     if isinstance(entry, dict) and not ({"audio", "silent"} & entry.keys()):
         tier = resolution_tier(size)
         entry = entry.get(tier) if tier else None
         if entry is None:
-            entry = price_table()[f"{provider}/{model}"].get("default")
+            entry = price_table()[key].get("default")
     if isinstance(entry, dict):
         entry = entry.get("silent" if audio is False else "audio")
     return float(entry) if isinstance(entry, int | float) else None

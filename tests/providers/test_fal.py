@@ -247,17 +247,12 @@ async def test_refusal_at_result_fetch_carries_the_reason(
     client: AsyncVideoClient, state: FakeFalState
 ) -> None:
     # Addenda: fal may refuse only when the result is fetched (422 {"detail": [...]}).
-    with pytest.raises((VideoGenerationFailed, UnprocessableEntityError)) as info:
+    with pytest.raises(VideoGenerationFailed) as info:
         await _completed(client, "A fox [refuse-late]")
     assert info.value.code == "moderation_blocked"
     assert REFUSAL in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the engine to throw APIStatusError into the flow so a late 422 becomes the "
-    "job's failure (see providers/fal.py retrieve)",
-)
 async def test_refusal_at_result_fetch_is_a_failed_video(
     client: AsyncVideoClient, state: FakeFalState
 ) -> None:

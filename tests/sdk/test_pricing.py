@@ -45,3 +45,7 @@ def test_every_price_is_a_number_or_tiers_of_numbers() -> None:
     assert price_table()
     for key, value in price_table().items():
         assert "/" in key and ok(value), key
+
+
+def test_pinned_versions_cost_what_the_model_costs() -> None:
+    assert price_per_second("openai", "sora-2:v1", "720x1280") == 0.10
