@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from . import models, videos
+from . import keys, models, serve, spend, videos
 from ._common import VidgateGroup
 
 __all__ = ["app", "main"]
@@ -62,19 +62,10 @@ app.command("download", rich_help_panel=_VIDEOS)(videos.download)
 app.command("delete", rich_help_panel=_VIDEOS)(videos.delete)
 app.command("models", rich_help_panel=_MODELS)(models.models)
 
-# -- gateway commands: registered by the lead ------------------------------------------------
-# `serve`, `keys` and `spend` live in their own modules (not written here). Register them
-# below with rich_help_panel=GATEWAY_PANEL, importing heavy modules (FastAPI, SQLAlchemy)
-# inside the command functions so `vidgate --help` stays fast, e.g.:
-#
-#     from . import serve, keys, spend
-#     app.command("serve", rich_help_panel=GATEWAY_PANEL)(serve.serve)
-#     app.add_typer(keys.app, name="keys", rich_help_panel=GATEWAY_PANEL)
-#     app.add_typer(spend.app, name="spend", rich_help_panel=GATEWAY_PANEL)
-#
-# They inherit the error handling of VidgateGroup: raise vidgate APIError or typer.BadParameter
-# and the user sees one `error:` line with exit code 1 or 2.
-# -- end of gateway commands -----------------------------------------------------------------
+# -- gateway commands (FastAPI, SQLAlchemy and uvicorn load inside the commands) ------------
+app.command("serve", rich_help_panel=GATEWAY_PANEL)(serve.serve)
+app.add_typer(keys.app, name="keys", rich_help_panel=GATEWAY_PANEL)
+app.command("spend", rich_help_panel=GATEWAY_PANEL)(spend.spend)
 
 
 def main() -> None:

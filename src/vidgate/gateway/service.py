@@ -228,7 +228,7 @@ class VideoService:
     async def delete(self, caller: Caller, video_id: str) -> JobRecord:
         job = await self.get(caller, video_id)
         if job.upstream_id is not None:
-            route = self._route_of(job, required=False)
+            route = self._find_route(job)
             if route is not None:
                 await self._delete_upstream(route, job.upstream_id)
         deleted = await self.db.call(self.db.jobs.delete, job.id)
@@ -258,7 +258,7 @@ class VideoService:
         """Finish what a killed gateway left between "record written" and "upstream id
         saved" (see the module docstring)."""
         for job in await self.db.call(self.db.jobs.unsubmitted):
-            route = self._route_of(job, required=False)
+            route = self._find_route(job)
             resend = (
                 route is not None
                 and "remix_of" not in job.request
@@ -303,11 +303,14 @@ class VideoService:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _route_of(self, job: JobRecord, *, required: bool = True) -> Any:
-        route = self.router.by_id(
+    def _find_route(self, job: JobRecord) -> Route | None:
+        return self.router.by_id(
             job.deployment, provider=job.provider, upstream_model=job.upstream_model
         )
-        if route is None and required:
+
+    def _route_of(self, job: JobRecord) -> Route:
+        route = self._find_route(job)
+        if route is None:
             raise BadRequestError(
                 f"The deployment that made '{job.id}' is no longer configured.",
                 param="video_id",
