@@ -19,8 +19,10 @@ def percentile(values: list[float], pct: float) -> float:
 
 def summary_ms(values: list[float]) -> str:
     ms = [v * 1000 for v in values]
-    return (f"p50 {statistics.median(ms):.2f} ms, p95 {percentile(ms, 95):.2f} ms, "
-            f"p99 {percentile(ms, 99):.2f} ms (n={len(ms)})")
+    return (
+        f"p50 {statistics.median(ms):.2f} ms, p95 {percentile(ms, 95):.2f} ms, "
+        f"p99 {percentile(ms, 99):.2f} ms (n={len(ms)})"
+    )
 
 
 def machine() -> str:
@@ -34,10 +36,13 @@ def machine() -> str:
     except OSError:
         pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=False).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
     except OSError:
         commit = "?"
-    return (f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}; {os.cpu_count()} cores, {cpu}; "
-            f"Python {sys.version.split()[0]}; {platform.system()} {platform.release()}; "
-            f"vidgate commit {commit}")
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}; {os.cpu_count()} cores, {cpu}; "
+        f"Python {sys.version.split()[0]}; {platform.system()} {platform.release()}; "
+        f"vidgate commit {commit}"
+    )

@@ -19,11 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._util import machine, summary_ms  # noqa: E402
+from bench._util import machine, summary_ms
 
 
 def import_time(module: str, runs: int = 15) -> float:
     """Median wall time of ``python -c 'import <module>'`` minus bare interpreter start."""
+
     def once(code: str) -> float:
         t = time.perf_counter()
         subprocess.run([sys.executable, "-c", code], check=True)
@@ -50,8 +51,13 @@ def render_time(runs: int = 3) -> tuple[float, float]:
         with VideoClient() as client:
             for i in range(runs):
                 t = time.perf_counter()
-                client.create_and_poll(f"A cat playing with yarn {i}", model="local/preview",
-                                       seconds="4", size="720x1280", poll_interval=0.05)
+                client.create_and_poll(
+                    f"A cat playing with yarn {i}",
+                    model="local/preview",
+                    seconds="4",
+                    size="720x1280",
+                    poll_interval=0.05,
+                )
                 e2e.append(time.perf_counter() - t)
     return statistics.median(direct), statistics.median(e2e)
 
@@ -60,8 +66,8 @@ async def call_overhead(calls: int) -> dict[str, list[float]]:
     """Latency of ``retrieve`` through raw httpx, the openai SDK and vidgate, same fake."""
     import httpx
     import openai
-
     from tests.fakes.openai_upstream import FakeOpenAIState, run_fake_openai
+
     from vidgate import AsyncVideoClient
 
     state = FakeOpenAIState(polls_to_complete=10**9)
@@ -98,13 +104,23 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
-    lines = ["# SDK benchmarks", "", f"Machine: {machine()}", "",
-             f"Command: `python bench/sdk.py --calls {args.calls}`", ""]
+    lines = [
+        "# SDK benchmarks",
+        "",
+        f"Machine: {machine()}",
+        "",
+        f"Command: `python bench/sdk.py --calls {args.calls}`",
+        "",
+    ]
     direct, e2e = render_time()
-    lines += ["## Local render, 4 s at 720x1280 (aim: under 3 s)", "",
-              f"- `render()` alone: {direct:.2f} s (median of 3)",
-              f"- SDK `create_and_poll` end to end (worker process start, render, polls): "
-              f"{e2e:.2f} s (median of 3)", ""]
+    lines += [
+        "## Local render, 4 s at 720x1280 (aim: under 3 s)",
+        "",
+        f"- `render()` alone: {direct:.2f} s (median of 3)",
+        f"- SDK `create_and_poll` end to end (worker process start, render, polls): "
+        f"{e2e:.2f} s (median of 3)",
+        "",
+    ]
     lines += ["## Import time (median of 15, interpreter start subtracted; aim: under 150 ms)", ""]
     for module in ("vidgate", "openai", "httpx"):
         lines.append(f"- `import {module}`: {import_time(module) * 1000:.1f} ms")
