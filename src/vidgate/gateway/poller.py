@@ -27,6 +27,7 @@ from .metrics import Metrics
 from .router import ModelRouter, Route
 from .storage import Storage
 from .store import Database, JobRecord
+from .store.jobs import ACTIVE
 
 log = logging.getLogger("vidgate.gateway.poller")
 
@@ -106,8 +107,13 @@ class Poller:
 
     async def _guarded(self, job: JobRecord) -> None:
         async with self._slots:
+            # ``due`` was read before this job's previous poll may have finished: re-read it,
+            # so a job that just completed is not polled (and copied) a second time.
+            fresh = await self.db.call(self.db.jobs.get, job.id)
+            if fresh is None or fresh.status not in ACTIVE:
+                return
             try:
-                await self.poll(job)
+                await self.poll(fresh)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -227,8 +233,11 @@ class Poller:
         if not await self.db.call(
             self.db.jobs.complete, job.id, storage_path=location, settled_cost=settled
         ):
-            # Deleted while we copied: drop the files we just wrote.
-            self.storage.remove(job.id)
+            # Deleted while we copied: drop the files we just wrote. (A job that another
+            # poll completed meanwhile keeps them: they are its stored content.)
+            current = await self.db.call(self.db.jobs.get, job.id)
+            if current is None or current.status != "completed":
+                self.storage.remove(job.id)
 
     async def _copy(
         self, route: Route, upstream_id: str, location: str, variant: VideoContentVariant
