@@ -7,6 +7,7 @@ import asyncio
 import random
 import time
 import weakref
+from urllib.parse import urlsplit
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from ._retry import (
     should_retry_connection_error,
     should_retry_status,
 )
+from ._urlguard import check_url
 from .providers._base import Flow, Provider, Request, Response
 
 T = TypeVar("T")
@@ -76,6 +78,7 @@ class Engine:
                 transport=provider.make_transport(),
                 timeout=httpx.Timeout(self.timeout, connect=DEFAULT_CONNECT_TIMEOUT),
                 follow_redirects=True,
+                event_hooks={"request": [_check_redirect]},
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             )
             per_loop[key] = client
@@ -157,10 +160,13 @@ class Engine:
             may_duplicate_work=request.creates_job and not _has_idempotency_key(request),
         )
         client = self._client(provider)
+        trusted_host = _host(provider)
+        await check_url(request.url, trusted_host=trusted_host)
         retries = 0
         while True:
             started = time.perf_counter()
             http_request = _build(client, request, timeout)
+            http_request.extensions["vidgate_trusted_host"] = trusted_host
             try:
                 response = await client.send(http_request, stream=True)
             except httpx.HTTPError as exc:
@@ -205,6 +211,19 @@ class Engine:
             raise provider.parse_error(
                 Response(response.status_code, headers, body, url=request.url)
             )
+
+
+def _host(provider: Provider) -> str | None:
+    try:
+        return urlsplit(provider.api_base).hostname
+    except APIError:  # a provider with no endpoint configured yet
+        return None
+
+
+async def _check_redirect(request: httpx.Request) -> None:
+    """Every hop of a redirect chain is checked like the first URL."""
+    trusted = request.extensions.get("vidgate_trusted_host")
+    await check_url(str(request.url), trusted_host=trusted)
 
 
 def _has_idempotency_key(request: Request) -> bool:
