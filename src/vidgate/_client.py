@@ -21,7 +21,6 @@ from . import _ids, _pricing, _sync, providers
 from ._engine import Engine
 from ._exceptions import (
     APIError,
-    APIStatusError,
     APITimeoutError,
     BadRequestError,
     VideoGenerationFailed,
@@ -472,31 +471,14 @@ class AsyncVideoClient:
         vref = _ids.decode_video_id(video_id)
         provider = self._provider(vref.provider, api_key, api_base, organization, extra_headers)
         flow = provider.retrieve(vref.upstream_id, model=vref.model)
-        captured: dict[str, Mapping[str, str]] = {}
-
-        def capture() -> Any:
-            # Keep the last response's headers for poll hints (openai-poll-after-ms).
-            request = next(flow)
-            try:
-                while True:
-                    try:
-                        response = yield request
-                    except APIStatusError as exc:
-                        request = flow.throw(exc)
-                        continue
-                    captured["headers"] = response.headers
-                    request = flow.send(response)
-            except StopIteration as stop:
-                return stop.value
-
         with _public_ids(vref.upstream_id, video_id):
-            video: Video = await self._engine.run(
-                provider, capture(), timeout=timeout, max_retries=max_retries
+            video, headers = await self._engine.run_with_headers(
+                provider, flow, timeout=timeout, max_retries=max_retries
             )
         known = {"size": video.size or vref.size, "seconds": video.seconds or vref.seconds}
         return (
             self._public(video.model_copy(update=known), vref.provider, vref.model or video.model),
-            captured.get("headers", {}),
+            headers,
             provider.poll_interval,
         )
 

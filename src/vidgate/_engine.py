@@ -7,10 +7,10 @@ import asyncio
 import random
 import time
 import weakref
-from urllib.parse import urlsplit
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -124,6 +124,36 @@ class Engine:
         except StopIteration as stop:
             result: T = stop.value
             return result
+
+    async def run_with_headers(
+        self,
+        provider: Provider,
+        flow: Flow[T],
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> tuple[T, Mapping[str, str]]:
+        """Like :meth:`run`, also returning the last response's headers (poll hints such as
+        ``openai-poll-after-ms`` ride on them)."""
+        last: dict[str, Mapping[str, str]] = {}
+
+        def watched() -> Flow[T]:
+            request = next(flow)
+            try:
+                while True:
+                    try:
+                        response = yield request
+                    except APIStatusError as exc:
+                        request = flow.throw(exc)
+                        continue
+                    last["headers"] = response.headers
+                    request = flow.send(response)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+
+        result = await self.run(provider, watched(), timeout=timeout, max_retries=max_retries)
+        return result, last.get("headers", {})
 
     async def send(
         self,

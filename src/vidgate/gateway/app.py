@@ -29,6 +29,7 @@ from .service import VideoService
 from .state import GatewayState
 from .storage import Storage
 from .store import Database
+from .webhooks import Webhooks
 
 log = logging.getLogger("vidgate.gateway")
 
@@ -51,6 +52,7 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
         storage=storage,
         metrics=metrics,
         concurrency=settings.general_settings.poll_concurrency,
+        webhooks=Webhooks(settings.general_settings.webhooks),
     )
     limiter = RateLimiter()
     service = VideoService(
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         finally:
             state.ready = False
             await state.poller.stop()
+            await state.poller.webhooks.aclose()
             await state.engine.aclose()
             state.db.close()
 

@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .._home import vidgate_home
+from .webhooks import WebhookTarget
 
 ENV_PREFIX = "os.environ/"
 DEFAULT_MAX_UPLOAD_BYTES = 32 * 1024 * 1024  # a 20 MiB reference image, base64-encoded, fits
@@ -112,6 +113,8 @@ class GeneralSettings(_Strict):
     port: int | None = Field(default=None, ge=0, le=65535)
     # Accepted for LiteLLM configs; vidgate has no Redis-backed state yet.
     redis_url: str | None = None
+    # Where ``video.completed`` / ``video.failed`` events are POSTed (signed).
+    webhooks: list[WebhookTarget] = Field(default_factory=list)
 
 
 class Settings(_Strict):

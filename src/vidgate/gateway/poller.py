@@ -17,17 +17,18 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from .._engine import Engine
 from .._exceptions import APIError, APIStatusError
 from .._poll import next_poll_interval
-from ..providers._base import Flow
 from ..types.video import Video, VideoContentVariant
 from .metrics import Metrics
 from .router import ModelRouter, Route
 from .storage import Storage
 from .store import Database, JobRecord
 from .store.jobs import ACTIVE
+from .webhooks import Webhooks
 
 log = logging.getLogger("vidgate.gateway.poller")
 
@@ -49,7 +50,9 @@ class Poller:
         storage: Storage,
         metrics: Metrics,
         concurrency: int,
+        webhooks: Webhooks | None = None,
     ) -> None:
+        self.webhooks = webhooks or Webhooks([])
         self.db = db
         self.router = router
         self.engine = engine
@@ -128,8 +131,7 @@ class Poller:
             job.deployment, provider=job.provider, upstream_model=job.upstream_model
         )
         if route is None or job.upstream_id is None:
-            await self.db.call(
-                self.db.jobs.fail,
+            await self._fail(
                 job.id,
                 {"code": "deployment_unavailable", "message": "Its deployment was removed."},
             )
@@ -139,8 +141,7 @@ class Poller:
         except APIError as exc:
             self.metrics.polls.labels(route.provider_name, "error").inc()
             if isinstance(exc, APIStatusError) and exc.status_code == 404:
-                await self.db.call(
-                    self.db.jobs.fail,
+                await self._fail(
                     job.id,
                     {"code": "upstream_not_found", "message": "The provider lost this job."},
                 )
@@ -150,8 +151,7 @@ class Poller:
         self.metrics.polls.labels(route.provider_name, video.status).inc()
         if video.status == "failed":
             error = video.error.model_dump() if video.error else None
-            await self.db.call(
-                self.db.jobs.fail,
+            await self._fail(
                 job.id,
                 error or {"code": "generation_failed", "message": "The provider failed."},
             )
@@ -169,34 +169,25 @@ class Poller:
             attempts=0,
         )
 
+    async def _fail(self, job_id: str, error: dict[str, Any]) -> None:
+        """Record the failure (refunding the estimate) and tell the subscribers."""
+        if await self.db.call(self.db.jobs.fail, job_id, error):
+            self.webhooks.emit(job_id, "video.failed")
+
     async def _retrieve(self, route: Route, upstream_id: str) -> tuple[Video, Mapping[str, str]]:
-        flow = route.provider.retrieve(upstream_id, model=route.upstream_model)
-        captured: dict[str, Mapping[str, str]] = {}
-
-        def capture() -> Flow[Video]:
-            # Keep the response headers for the provider's poll hint.
-            request = next(flow)
-            try:
-                while True:
-                    response = yield request
-                    captured["headers"] = response.headers
-                    request = flow.send(response)
-            except StopIteration as stop:
-                result: Video = stop.value
-                return result
-
-        video = await self.engine.run(
-            route.provider, capture(), timeout=route.timeout, max_retries=0
+        return await self.engine.run_with_headers(
+            route.provider,
+            route.provider.retrieve(upstream_id, model=route.upstream_model),
+            timeout=route.timeout,
+            max_retries=0,
         )
-        return video, captured.get("headers", {})
 
     async def _retry_later(
         self, job: JobRecord, route: Route | None, exc: Exception | None = None
     ) -> None:
         attempts = job.attempts + 1
         if attempts >= MAX_POLL_ERRORS:
-            await self.db.call(
-                self.db.jobs.fail,
+            await self._fail(
                 job.id,
                 {"code": "upstream_unavailable", "message": f"Polling kept failing: {exc}"},
             )
@@ -230,9 +221,11 @@ class Poller:
         if missing:
             await self._derive(location, missing)
         settled = route.estimate(job.size, job.seconds)
-        if not await self.db.call(
+        if await self.db.call(
             self.db.jobs.complete, job.id, storage_path=location, settled_cost=settled
         ):
+            self.webhooks.emit(job.id, "video.completed")
+        else:
             # Deleted while we copied: drop the files we just wrote. (A job that another
             # poll completed meanwhile keeps them: they are its stored content.)
             current = await self.db.call(self.db.jobs.get, job.id)
