@@ -229,3 +229,31 @@ def test_keys_and_spend_cli(tmp_path: Path) -> None:
         assert denied.exit_code != 0
     finally:
         gw.stop()
+
+
+def test_a_version_1_database_upgrades_and_keeps_its_jobs(tmp_path: Path) -> None:
+    """A database written by the first release gains ``jobs.priced`` (true for old rows)."""
+    import time
+
+    from sqlalchemy import create_engine, text
+
+    from vidgate.gateway.store.migrations import _0001_initial, migrate, schema_version
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:
+        schema_version.metadata.create_all(conn)
+        _0001_initial(conn)
+        conn.execute(schema_version.insert().values(version=1, name="initial", applied_at=0))
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, owner_key_id, model, deployment, provider, upstream_model, "
+                "request_json, size, seconds, status, progress, created_at, updated_at, "
+                "estimated_cost, next_poll_at, attempts) VALUES ('video_old', 'k', 'sora-2', 'd', "
+                f"'local', 'preview', '{{}}', '720x1280', '4', 'completed', 100, {int(time.time())}, "
+                "0, 0.4, 0, 0)"
+            )
+        )
+    assert migrate(engine) == len(MIGRATIONS)
+    with engine.connect() as conn:
+        priced = conn.execute(text("SELECT priced FROM jobs WHERE id = 'video_old'")).scalar()
+    assert priced in (1, True)

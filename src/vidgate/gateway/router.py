@@ -48,6 +48,12 @@ class Route:
         cost = _pricing.cost_usd(self.provider_name, self.upstream_model, size, seconds)
         return cost or 0.0
 
+    def priced(self, size: str, seconds: str) -> bool:
+        """Whether vidgate knows what such a job costs (else its ``cost_usd`` is null)."""
+        if self.price_per_second is not None:
+            return True
+        return _pricing.cost_usd(self.provider_name, self.upstream_model, size, seconds) is not None
+
     def poll_every(self) -> float:
         return self.poll_interval or self.provider.poll_interval
 

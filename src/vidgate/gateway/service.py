@@ -97,6 +97,7 @@ class VideoService:
             seconds=params.seconds,
             prompt=params.prompt,
             estimated_cost=route.estimate(params.size, params.seconds),
+            priced=route.priced(params.size, params.seconds),
             created_at=int(time.time()),
             idempotency_key=idempotency_key or None,
             idempotency_fingerprint=fingerprint if idempotency_key else None,
@@ -198,6 +199,7 @@ class VideoService:
             prompt=prompt,
             remixed_from=source.id,
             estimated_cost=route.estimate(source.size, source.seconds),
+            priced=route.priced(source.size, source.seconds),
             created_at=int(time.time()),
         )
         await self._insert(job)

@@ -41,8 +41,15 @@ def video_object(job: JobRecord) -> dict[str, Any]:
         "seconds": job.seconds,
         "remixed_from_video_id": job.remixed_from,
         "error": job.error,
-        "usage": {"seconds": _seconds(job.seconds), "cost_usd": round(job.cost, 4)},
+        "usage": {
+            "seconds": _seconds(job.seconds),
+            "cost_usd": round(job.cost, 4) if job.priced else None,
+        },
     }
+
+
+def _cost_header(job: JobRecord) -> dict[str, str]:
+    return {"x-vidgate-cost-usd": f"{job.cost:.4f}"} if job.priced else {}
 
 
 def _seconds(value: str) -> float:
@@ -53,7 +60,7 @@ def _seconds(value: str) -> float:
 
 
 def video_response(job: JobRecord, state: State) -> JSONResponse:
-    headers = {"x-vidgate-cost-usd": f"{job.cost:.4f}"}
+    headers = _cost_header(job)
     if job.status in ("queued", "in_progress"):
         headers["openai-poll-after-ms"] = str(state.settings.general_settings.poll_after_ms)
     return JSONResponse(video_object(job), headers=headers)
@@ -144,7 +151,7 @@ async def video_content(
     return FileResponse(
         path,
         media_type=CONTENT_TYPES[variant],
-        headers={"x-vidgate-cost-usd": f"{job.cost:.4f}"},
+        headers=_cost_header(job),
     )
 
 

@@ -57,6 +57,8 @@ class JobRecord:
     next_poll_at: float = 0.0
     attempts: int = 0
     deleted_at: int | None = None
+    # False when no price is known: cost_usd is then null, and counts as 0 against budgets.
+    priced: bool = True
     seq: int | None = field(default=None, compare=False)
 
     @property
@@ -93,6 +95,7 @@ class JobRecord:
             "next_poll_at": self.next_poll_at,
             "attempts": self.attempts,
             "deleted_at": self.deleted_at,
+            "priced": self.priced,
         }
 
 
@@ -110,6 +113,7 @@ def _record(row: Any) -> JobRecord:
         seconds=m["seconds"],
         prompt=m["prompt"],
         estimated_cost=float(m["estimated_cost"]),
+        priced=bool(m["priced"]),
         created_at=m["created_at"],
         status=m["status"],
         progress=m["progress"],

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     select,
+    text,
 )
 
 Migration = Callable[[Connection], None]
@@ -87,7 +88,15 @@ def _0001_initial(conn: Connection) -> None:
     meta.create_all(conn)
 
 
-MIGRATIONS: tuple[tuple[int, str, Migration], ...] = ((1, "initial", _0001_initial),)
+def _0002_jobs_priced(conn: Connection) -> None:
+    # Jobs of models with no known price report ``cost_usd: null`` instead of 0.
+    conn.execute(text("ALTER TABLE jobs ADD COLUMN priced BOOLEAN NOT NULL DEFAULT TRUE"))
+
+
+MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
+    (1, "initial", _0001_initial),
+    (2, "jobs.priced", _0002_jobs_priced),
+)
 
 _meta = MetaData()
 schema_version = Table(

@@ -5,7 +5,18 @@ A test checks that a freshly migrated database has exactly these columns.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    true,
+)
 
 metadata = MetaData()
 
@@ -57,4 +68,5 @@ jobs = Table(
     Column("next_poll_at", Float, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("deleted_at", BigInteger),
+    Column("priced", Boolean, nullable=False, server_default=true()),
 )
