@@ -248,9 +248,9 @@ def test_a_version_1_database_upgrades_and_keeps_its_jobs(tmp_path: Path) -> Non
             text(
                 "INSERT INTO jobs (id, owner_key_id, model, deployment, provider, upstream_model, "
                 "request_json, size, seconds, status, progress, created_at, updated_at, "
-                "estimated_cost, next_poll_at, attempts) VALUES ('video_old', 'k', 'sora-2', 'd', "
-                f"'local', 'preview', '{{}}', '720x1280', '4', 'completed', 100, {int(time.time())}, "
-                "0, 0.4, 0, 0)"
+                "estimated_cost, next_poll_at, attempts) VALUES ('video_old', 'k', 'sora-2', "
+                f"'d', 'local', 'preview', '{{}}', '720x1280', '4', 'completed', 100, "
+                f"{int(time.time())}, 0, 0.4, 0, 0)"
             )
         )
     assert migrate(engine) == len(MIGRATIONS)
