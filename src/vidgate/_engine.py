@@ -1,5 +1,6 @@
-"""The only place vidgate does HTTP I/O: it drives provider flows over one ``httpx`` client per
-event loop, with retries, timeouts, error mapping and streaming bodies."""
+"""The only place vidgate does HTTP I/O: it drives provider flows over pooled HTTP clients
+(``_transport``: one per event loop), with retries, timeouts, error mapping and streaming
+bodies."""
 
 from __future__ import annotations
 
@@ -7,15 +8,12 @@ import asyncio
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
-
 from . import _log
-from ._constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._exceptions import APIConnectionError, APIError, APIStatusError, APITimeoutError
 from ._retry import (
     RetryPolicy,
@@ -23,31 +21,24 @@ from ._retry import (
     should_retry_connection_error,
     should_retry_status,
 )
+from ._transport import AiohttpTransport, HttpxTransport, Opened, SendError, Transport
 from ._urlguard import check_url
 from .providers._base import Flow, Provider, Request, Response
 
 T = TypeVar("T")
 
 _NETWORK = "network"
-# Errors raised before a single byte went out: retrying cannot start a second job.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
-
-@dataclass
-class Streamed:
-    """An open streamed response: headers now, body chunk by chunk."""
-
-    status_code: int
-    headers: dict[str, str]
-    chunks: AsyncIterator[bytes]
-    aclose: Callable[[], Awaitable[None]]
+# An open streamed response: headers now, body chunk by chunk.
+Streamed = Opened
 
 
 class Engine:
     """Sends requests for flows. One engine serves many calls and event loops; it keeps one
-    ``httpx.AsyncClient`` per loop and transport, reused across calls (connections pooled).
+    pooled client per loop and transport, reused across calls.
 
     ``sleep`` and ``rand`` are injectable so retry timing is testable without waiting.
+    ``network`` picks the HTTP client for remote providers (see ``_transport``).
     """
 
     def __init__(
@@ -57,30 +48,31 @@ class Engine:
         max_retries: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        network: Literal["httpx", "aiohttp"] = "httpx",
     ) -> None:
+        self.network = network
         self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
         self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
         self._sleep = sleep
         self._rand = rand
         self._clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]
+            asyncio.AbstractEventLoop, dict[str, Transport]
         ] = weakref.WeakKeyDictionary()
 
     # -- clients -----------------------------------------------------------------------------
 
-    def _client(self, provider: Provider) -> httpx.AsyncClient:
+    def _client(self, provider: Provider) -> Transport:
         loop = asyncio.get_running_loop()
         per_loop = self._clients.setdefault(loop, {})
         key = provider.name if provider.in_process else _NETWORK
         client = per_loop.get(key)
         if client is None:
-            client = httpx.AsyncClient(
-                transport=provider.make_transport(),
-                timeout=httpx.Timeout(self.timeout, connect=DEFAULT_CONNECT_TIMEOUT),
-                follow_redirects=True,
-                event_hooks={"request": [_check_redirect]},
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            )
+            if provider.in_process:
+                client = HttpxTransport(provider.make_transport())
+            elif self.network == "aiohttp":
+                client = AiohttpTransport()
+            else:
+                client = HttpxTransport()
             per_loop[key] = client
         return client
 
@@ -167,10 +159,8 @@ class Engine:
         streamed = await self.open(provider, request, timeout=timeout, max_retries=max_retries)
         try:
             content = b"".join([chunk async for chunk in streamed.chunks])
-        except httpx.TimeoutException as exc:
-            raise APITimeoutError(f"Timed out reading the response: {exc}") from exc
-        except httpx.HTTPError as exc:
-            raise APIConnectionError(f"Connection lost reading the response: {exc}") from exc
+        except SendError as exc:
+            raise _connection_error(exc, request) from exc
         finally:
             await streamed.aclose()
         return Response(streamed.status_code, streamed.headers, content, url=request.url)
@@ -193,47 +183,32 @@ class Engine:
         trusted_host = _host(provider)
         await check_url(request.url, trusted_host=trusted_host)
         retries = 0
+        limit = self.timeout if timeout is None else timeout
         while True:
             started = time.perf_counter()
-            http_request = _build(client, request, timeout)
-            http_request.extensions["vidgate_trusted_host"] = trusted_host
             try:
-                response = await client.send(http_request, stream=True)
-            except httpx.HTTPError as exc:
-                _log.log_request(
-                    request.method,
-                    request.url,
-                    type(exc).__name__,
-                    time.perf_counter() - started,
-                    retries,
-                )
-                sent = not isinstance(exc, _NOT_SENT)
-                if should_retry_connection_error(policy, retries_taken=retries, request_sent=sent):
+                response = await client.send(request, timeout=limit, trusted_host=trusted_host)
+            except SendError as exc:
+                elapsed = time.perf_counter() - started
+                _log.log_request(request.method, request.url, "error", elapsed, retries)
+                if should_retry_connection_error(
+                    policy, retries_taken=retries, request_sent=exc.sent
+                ):
                     await self._sleep(retry_delay(retries, rand=self._rand))
                     retries += 1
                     continue
                 raise _connection_error(exc, request) from exc
-            _log.log_request(
-                request.method,
-                request.url,
-                response.status_code,
-                time.perf_counter() - started,
-                retries,
-            )
+            elapsed = time.perf_counter() - started
+            _log.log_request(request.method, request.url, response.status_code, elapsed, retries)
             if response.status_code < 400:
-                return Streamed(
-                    response.status_code,
-                    dict(response.headers),
-                    response.aiter_bytes(),
-                    response.aclose,
-                )
-            headers = dict(response.headers)
+                return response
             try:
-                body = await response.aread()
-            except httpx.HTTPError:
+                body = b"".join([chunk async for chunk in response.chunks])
+            except SendError:
                 body = b""
             finally:
                 await response.aclose()
+            headers = response.headers
             if should_retry_status(response.status_code, headers, policy, retries_taken=retries):
                 await self._sleep(retry_delay(retries, headers, rand=self._rand))
                 retries += 1
@@ -250,37 +225,12 @@ def _host(provider: Provider) -> str | None:
         return None
 
 
-async def _check_redirect(request: httpx.Request) -> None:
-    """Every hop of a redirect chain is checked like the first URL."""
-    trusted = request.extensions.get("vidgate_trusted_host")
-    await check_url(str(request.url), trusted_host=trusted)
-
-
 def _has_idempotency_key(request: Request) -> bool:
     return any(k.lower() == "idempotency-key" for k in request.headers)
 
 
-def _build(client: httpx.AsyncClient, request: Request, timeout: float | None) -> httpx.Request:
-    extensions: dict[str, Any] = {}
-    if timeout is not None:
-        extensions["timeout"] = httpx.Timeout(
-            timeout, connect=min(timeout, DEFAULT_CONNECT_TIMEOUT)
-        ).as_dict()
-    built = client.build_request(
-        request.method,
-        request.url,
-        headers=request.headers,
-        params=request.params or None,
-        json=request.json if request.json is not None else None,
-        data=request.data,
-        files=request.files,
-        extensions=extensions or None,
-    )
-    return built
-
-
-def _connection_error(exc: httpx.HTTPError, request: Request) -> APIError:
+def _connection_error(exc: SendError, request: Request) -> APIError:
     where = _log.redact_url(request.url)
-    if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"Request to {where} timed out ({type(exc).__name__}).")
-    return APIConnectionError(f"Could not reach {where}: {exc or type(exc).__name__}.")
+    if exc.timed_out:
+        return APITimeoutError(f"Request to {where} timed out ({exc}).")
+    return APIConnectionError(f"Could not reach {where}: {exc}.")

@@ -43,7 +43,8 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
     router = ModelRouter(settings)
     db = Database(settings.database_url)
     storage = Storage(settings.storage_dir)
-    engine = engine or Engine()
+    # aiohttp: measured faster than httpx on the hot path (see vidgate._transport).
+    engine = engine or Engine(network="aiohttp")
     metrics = Metrics(collect_jobs=db.jobs.counts_by_status, collect_spend=db.jobs.spend_by_model)
     poller = Poller(
         db=db,
