@@ -5,6 +5,12 @@ at each provider's cadence (``Provider.poll_interval``, or the provider's
 ``openai-poll-after-ms`` hint). When a job completes, its video, thumbnail and spritesheet are
 copied to storage (streamed; the images made locally with PyAV where the provider has none)
 *before* the record says ``completed``, so a download never races the copy.
+
+Every gateway on a shared database runs one of these. A poller polls a job only while it holds
+the job's lease (see ``store/jobs.py``): taken just before the poll, renewed every
+``LEASE_RENEW_EVERY`` seconds while a long copy runs, released when the poll is recorded. A
+gateway killed mid-poll leaves a lease that ends within ``LEASE_SECONDS``; then another
+instance polls the job and finishes it.
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -36,6 +45,15 @@ IDLE_WAIT = 1.0  # seconds between checks for due jobs when nothing wakes the po
 MAX_BACKOFF = 60.0
 # Consecutive failed polls (network down, provider 5xx) before a job is given up as failed.
 MAX_POLL_ERRORS = 40
+# The poll lease: long enough that a live poller renews it many times over before it ends (a
+# renewal is one short UPDATE), short enough that a dead gateway's jobs wait little.
+LEASE_SECONDS = 15.0
+LEASE_RENEW_EVERY = 5.0
+
+
+def instance_id() -> str:
+    """This gateway process's name on leases: host, pid and a random tag (<= 64 chars)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class Poller:
@@ -63,6 +81,7 @@ class Poller:
         self._wake = asyncio.Event()
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
+        self.instance = instance_id()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="vidgate-poller")
@@ -74,6 +93,12 @@ class Poller:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # Hand back any lease a cancelled poll could not, so other gateways (or this one,
+        # restarted) need not wait for it to end.
+        try:
+            await self.db.call(self.db.jobs.release_all, holder=self.instance)
+        except Exception:
+            log.warning("could not release this gateway's leases", exc_info=True)
 
     def wake(self) -> None:
         self._wake.set()
@@ -110,18 +135,78 @@ class Poller:
 
     async def _guarded(self, job: JobRecord) -> None:
         async with self._slots:
-            # ``due`` was read before this job's previous poll may have finished: re-read it,
-            # so a job that just completed is not polled (and copied) a second time.
-            fresh = await self.db.call(self.db.jobs.get, job.id)
+            # ``due`` was read before this job's previous poll may have finished, and another
+            # gateway may be polling it: take its lease, which re-reads it too, so a job is
+            # never polled (and copied) twice at once, nor again once it completed.
+            fresh = await self.db.call(
+                self.db.jobs.claim,
+                job.id,
+                holder=self.instance,
+                now=time.time(),
+                lease=LEASE_SECONDS,
+            )
             if fresh is None or fresh.status not in ACTIVE:
                 return
             try:
-                await self.poll(fresh)
+                async with self._leased(fresh.id):
+                    await self.poll(fresh)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("polling %s failed unexpectedly", job.id)
-                await self._retry_later(job, None)
+                await self._retry_later(fresh, None)
+            finally:
+                # Shielded: when the gateway stops, the release must still reach the database.
+                await asyncio.shield(self._release(fresh.id))
+
+    async def _release(self, job_id: str) -> None:
+        try:
+            await self.db.call(self.db.jobs.release, job_id, holder=self.instance)
+        except Exception:  # the lease then just expires
+            log.warning("could not release the lease on %s", job_id, exc_info=True)
+        self.wake()  # its next poll may be due sooner than the lease would have ended
+
+    @contextlib.asynccontextmanager
+    async def _leased(self, job_id: str) -> AsyncIterator[None]:
+        """Renew the job's lease while the body runs; if the lease is lost (this process
+        stalled past it and another gateway took the job), stop the body: the other one
+        polls it now."""
+        body = asyncio.current_task()
+        assert body is not None
+        lost = False
+
+        async def renew() -> None:
+            nonlocal lost
+            while True:
+                await asyncio.sleep(LEASE_RENEW_EVERY)
+                try:
+                    held = await self.db.call(
+                        self.db.jobs.renew,
+                        job_id,
+                        holder=self.instance,
+                        now=time.time(),
+                        lease=LEASE_SECONDS,
+                    )
+                except Exception:  # a database hiccup: the lease has time left, try again
+                    log.warning("could not renew the lease on %s", job_id, exc_info=True)
+                    continue
+                if not held:
+                    lost = True
+                    body.cancel()
+                    return
+
+        renewer = asyncio.create_task(renew(), name=f"vidgate-lease-{job_id}")
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not lost:
+                raise
+            body.uncancel()
+            log.warning("lost the lease on %s to another gateway; left it to that one", job_id)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
 
     # -- one job -----------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """The gateway's database: job records, API keys and spend, through SQLAlchemy 2.x Core.
 
-SQLite (WAL) by default; the schema and queries are portable to PostgreSQL. Store methods are
-synchronous and short; async code calls them through :meth:`Database.call`, which runs them in
-a worker thread so the event loop never waits on the disk.
+SQLite (WAL) by default; PostgreSQL (``postgresql+psycopg://user:pass@host/db``, psycopg 3)
+for several gateways on one database, with the same schema, migrations and queries. Store
+methods are synchronous and short; async code calls them through :meth:`Database.call`, which
+runs them in a worker thread so the event loop never waits on the disk or the network.
 """
 
 from __future__ import annotations
@@ -46,10 +47,21 @@ class Database:
         self.engine.dispose()
 
 
+# Connections per gateway: API requests and the poller share them (each call holds one briefly).
+PG_POOL_SIZE = 10
+PG_MAX_OVERFLOW = 20
+
+
 def _make_engine(url: str) -> Engine:
     parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        # A bare PostgreSQL URL (as hosting platforms hand out) means psycopg 3, the driver
+        # this package depends on (SQLAlchemy's own default would be psycopg2).
+        parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(
+            parsed, pool_pre_ping=True, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30})

@@ -4,6 +4,15 @@ Life of a record: inserted (``queued``, no ``upstream_id``) *before* the upstrea
 its estimated cost charged to the key in the same transaction; given its ``upstream_id`` once
 the provider accepted it; moved by the poller to ``completed`` (after the files are stored)
 or ``failed`` (cost refunded). Deleting is soft (``deleted_at``) so spend history survives.
+
+Several gateways may share one database, and every one runs a poller. A poller polls a job
+only while it holds the job's *lease* (``claimed_by``, ``claimed_until``): :meth:`JobStore.claim`
+takes it with one atomic ``UPDATE`` that succeeds only if the lease is free (never taken,
+released, or expired), so no two instances poll, or copy the content of, one job at once. The
+holder renews it while a long copy runs and releases it when done; a gateway that dies holding
+it strands nothing: the lease expires and another instance (or the restarted one) takes over.
+Leases are judged by the gateways' clocks (like ``next_poll_at``), so hosts should keep them
+synchronized (NTP); a lease is many seconds long, far above ordinary skew.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import ColumnElement, Engine, and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .keys import adjust, charge
@@ -59,6 +68,9 @@ class JobRecord:
     deleted_at: int | None = None
     # False when no price is known: cost_usd is then null, and counts as 0 against budgets.
     priced: bool = True
+    # The poll lease (see the module docstring): who holds it and until when.
+    claimed_by: str | None = None
+    claimed_until: float | None = None
     seq: int | None = field(default=None, compare=False)
 
     @property
@@ -96,7 +108,23 @@ class JobRecord:
             "attempts": self.attempts,
             "deleted_at": self.deleted_at,
             "priced": self.priced,
+            "claimed_by": self.claimed_by,
+            "claimed_until": self.claimed_until,
         }
+
+
+def _pollable() -> tuple[ColumnElement[bool], ...]:
+    """Accepted by the provider, not finished, not deleted: what the poller works on."""
+    return (
+        jobs.c.status.in_(ACTIVE),
+        jobs.c.upstream_id.is_not(None),
+        jobs.c.deleted_at.is_(None),
+    )
+
+
+def _unclaimed(now: float) -> ColumnElement[bool]:
+    """Nobody holds the job's lease at ``now`` (never taken, released, or expired)."""
+    return or_(jobs.c.claimed_until.is_(None), jobs.c.claimed_until < now)
 
 
 def _record(row: Any) -> JobRecord:
@@ -130,6 +158,8 @@ def _record(row: Any) -> JobRecord:
         next_poll_at=m["next_poll_at"],
         attempts=m["attempts"],
         deleted_at=m["deleted_at"],
+        claimed_by=m["claimed_by"],
+        claimed_until=m["claimed_until"],
         seq=m["seq"],
     )
 
@@ -186,16 +216,20 @@ class JobStore:
             )
 
     def set_upstream(self, job_id: str, upstream_id: str, *, status: str, progress: int) -> None:
-        """Record the provider's id once it accepted the job (polling starts now)."""
+        """Record the provider's id once it accepted the job (polling starts now).
+
+        A job that ended meanwhile (deleted, or failed by another gateway's start-up recovery)
+        keeps its final status and refund: only the id is recorded."""
         now = time.time()
+        still_active = jobs.c.status.in_(ACTIVE)
         with self._engine.begin() as conn:
             conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id)
                 .values(
                     upstream_id=upstream_id,
-                    status=status,
-                    progress=progress,
+                    status=case((still_active, status), else_=jobs.c.status),
+                    progress=case((still_active, progress), else_=jobs.c.progress),
                     updated_at=int(now),
                     next_poll_at=now,
                 )
@@ -238,31 +272,74 @@ class JobStore:
         return [_record(r) for r in rows[:limit]], len(rows) > limit
 
     def due(self, now: float, limit: int) -> list[JobRecord]:
-        """Accepted, unfinished jobs whose next poll is due, oldest due first."""
+        """Accepted, unfinished, unclaimed jobs whose next poll is due, oldest due first.
+
+        A read only: the poller then :meth:`claim` s each job before polling it."""
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(jobs)
-                .where(
-                    jobs.c.status.in_(ACTIVE),
-                    jobs.c.upstream_id.is_not(None),
-                    jobs.c.deleted_at.is_(None),
-                    jobs.c.next_poll_at <= now,
-                )
+                .where(*_pollable(), jobs.c.next_poll_at <= now, _unclaimed(now))
                 .order_by(jobs.c.next_poll_at)
                 .limit(limit)
             ).all()
         return [_record(r) for r in rows]
 
     def next_due_at(self) -> float | None:
+        """When the next poll falls due: a claimed job's not before its lease ends."""
+        due_at = case(
+            (jobs.c.claimed_until > jobs.c.next_poll_at, jobs.c.claimed_until),
+            else_=jobs.c.next_poll_at,
+        )
         with self._engine.connect() as conn:
-            value = conn.execute(
-                select(func.min(jobs.c.next_poll_at)).where(
-                    jobs.c.status.in_(ACTIVE),
-                    jobs.c.upstream_id.is_not(None),
-                    jobs.c.deleted_at.is_(None),
-                )
-            ).scalar()
+            value = conn.execute(select(func.min(due_at)).where(*_pollable())).scalar()
         return float(value) if value is not None else None
+
+    # -- poll leases (several gateways on one database) --------------------------------------
+
+    def claim(self, job_id: str, *, holder: str, now: float, lease: float) -> JobRecord | None:
+        """Take the poll lease of a due job until ``now + lease``; returns the job as it is
+        now, or ``None`` if another poller holds it, it is not due, or it has finished.
+
+        One ``UPDATE`` whose condition is re-checked on the row it changes, so of several
+        pollers racing for a job exactly one wins: SQLite runs writes one at a time, and
+        PostgreSQL locks the row (``FOR UPDATE SKIP LOCKED``: a row another claim is taking
+        is skipped, not waited for).
+        """
+        free = (*_pollable(), jobs.c.next_poll_at <= now, _unclaimed(now))
+        pick = (
+            select(jobs.c.seq)
+            .where(jobs.c.id == job_id, *free)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        with self._engine.begin() as conn:
+            row = conn.execute(
+                update(jobs)
+                .where(jobs.c.seq == pick, *free)
+                .values(claimed_by=holder, claimed_until=now + lease)
+                .returning(*jobs.c)
+            ).first()
+        return _record(row) if row else None
+
+    def renew(self, job_id: str, *, holder: str, now: float, lease: float) -> bool:
+        """Extend a lease ``holder`` still has; ``False`` if it lost it (it expired and
+        another poller took the job) or released it."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.claimed_by == holder)
+                .values(claimed_until=now + lease)
+            )
+        return result.rowcount > 0
+
+    def release(self, job_id: str, *, holder: str) -> None:
+        """Give the lease back (if ``holder`` still has it): the job is free to poll again."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.claimed_by == holder)
+                .values(claimed_by=None, claimed_until=None)
+            )
 
     def unsubmitted(self) -> list[JobRecord]:
         """Jobs written but never given an upstream id: a gateway died in between."""
@@ -314,6 +391,16 @@ class JobStore:
         with self._engine.connect() as conn:
             rows = conn.execute(select(jobs.c.model, func.sum(cost)).group_by(jobs.c.model)).all()
         return {model: float(total or 0.0) for model, total in rows}
+
+    def release_all(self, *, holder: str) -> int:
+        """Give back every lease ``holder`` has (a gateway stopping); returns how many."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(jobs)
+                .where(jobs.c.claimed_by == holder)
+                .values(claimed_by=None, claimed_until=None)
+            )
+        return result.rowcount
 
     # -- poller updates ----------------------------------------------------------------------
 

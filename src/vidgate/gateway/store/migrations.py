@@ -2,8 +2,12 @@
 
 Each migration is a function of a connection, applied once, in order, inside a transaction.
 Never edit a released migration: add the next number. Every migration defines the tables it
-touches itself (not from ``schema.py``), so it stays what it was when it shipped. Types are
-portable (SQLite by default, PostgreSQL later).
+touches itself (not from ``schema.py``), so it stays what it was when it shipped. Types and
+statements are portable: the same migrations build SQLite (the default) and PostgreSQL.
+
+Several gateways may start together on one PostgreSQL database: each migration's transaction
+first takes a transaction-scoped advisory lock, so they apply one at a time and the later ones
+find the work done.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     select,
     text,
 )
@@ -93,10 +98,22 @@ def _0002_jobs_priced(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE jobs ADD COLUMN priced BOOLEAN NOT NULL DEFAULT TRUE"))
 
 
+def _0003_jobs_claim(conn: Connection) -> None:
+    # Several gateways poll one database: the one polling a job holds a lease on it (its
+    # instance id, and until when, in unix seconds) so no other polls or copies it meanwhile.
+    conn.execute(text("ALTER TABLE jobs ADD COLUMN claimed_by VARCHAR(64)"))
+    conn.execute(text("ALTER TABLE jobs ADD COLUMN claimed_until FLOAT"))
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial", _0001_initial),
     (2, "jobs.priced", _0002_jobs_priced),
+    (3, "jobs.claim", _0003_jobs_claim),
 )
+
+# The key of PostgreSQL's advisory lock that serializes migrations (any fixed 64-bit number;
+# this one spells "vidgate" in ASCII).
+_MIGRATION_LOCK = 0x76696467617465
 
 _meta = MetaData()
 schema_version = Table(
@@ -113,15 +130,24 @@ def current_version(conn: Connection) -> int:
     return max(rows, default=0)
 
 
+def _serialize(conn: Connection) -> None:
+    """Wait until no other gateway is migrating (PostgreSQL; released at commit)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+
+
 def migrate(engine: Engine) -> int:
     """Apply every migration not yet applied; returns the schema version now in force."""
     with engine.begin() as conn:
+        _serialize(conn)
         _meta.create_all(conn)
     version = 0
     for number, name, step in MIGRATIONS:
         with engine.begin() as conn:
-            # Re-read inside the transaction: two gateways starting together apply each once
-            # (the primary key on ``version`` makes the loser's insert fail and roll back).
+            _serialize(conn)
+            # Re-read inside the transaction (after the lock): two gateways starting together
+            # apply each once (and on SQLite, the primary key on ``version`` makes the loser's
+            # insert fail and roll back).
             if number <= current_version(conn):
                 version = number
                 continue

@@ -69,4 +69,7 @@ jobs = Table(
     Column("attempts", Integer, nullable=False),
     Column("deleted_at", BigInteger),
     Column("priced", Boolean, nullable=False, server_default=true()),
+    # The poll lease: which gateway instance is polling the job, and until when (unix s).
+    Column("claimed_by", String(64)),
+    Column("claimed_until", Float),
 )
