@@ -63,6 +63,7 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
         storage=storage,
         limiter=limiter,
         wake_poller=poller.wake,
+        instance=poller.instance,
     )
     return GatewayState(
         settings=settings,

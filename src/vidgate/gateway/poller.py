@@ -56,6 +56,26 @@ def instance_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+def holder_alive(holder: str | None) -> bool | None:
+    """Whether the gateway named ``holder`` still runs: known only for this host (its pid is
+    checked); ``None`` for another host, whose lease must simply run out."""
+    if not holder:
+        return False
+    host, _, rest = holder.partition(":")
+    if host != socket.gethostname()[:40]:
+        return None
+    pid = rest.partition(":")[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Poller:
     """One asyncio task per gateway. ``wake()`` makes it look for due jobs now."""
 

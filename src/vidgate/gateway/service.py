@@ -34,6 +34,7 @@ from .auth import Caller
 from .body import CreateBody
 from .errors import from_upstream
 from .limits import RateLimiter, retry_after_header
+from .poller import holder_alive
 from .router import ModelRouter, Route
 from .storage import Storage
 from .store import Database, JobRecord
@@ -57,6 +58,9 @@ class VideoService:
     storage: Storage
     limiter: RateLimiter
     wake_poller: Callable[[], None]
+    # This gateway's name on leases: a job being submitted is held by it, so another
+    # gateway's start-up recovery does not take an in-flight create for a crashed one.
+    instance: str = "local"
 
     # -- create ------------------------------------------------------------------------------
 
@@ -101,6 +105,8 @@ class VideoService:
             created_at=int(time.time()),
             idempotency_key=idempotency_key or None,
             idempotency_fingerprint=fingerprint if idempotency_key else None,
+            claimed_by=self.instance,
+            claimed_until=time.time() + self._submit_window(route),
         )
         ref = params.input_reference
         if ref is not None and ref.data is not None:
@@ -201,6 +207,8 @@ class VideoService:
             estimated_cost=route.estimate(source.size, source.seconds),
             priced=route.priced(source.size, source.seconds),
             created_at=int(time.time()),
+            claimed_by=self.instance,
+            claimed_until=time.time() + self._submit_window(route),
         )
         await self._insert(job)
         provider = route.provider
@@ -256,10 +264,22 @@ class VideoService:
 
     # -- recovery ----------------------------------------------------------------------------
 
+    def _submit_window(self, route: Route) -> float:
+        """How long a create may take, every retry included: the submit lease's length."""
+        timeout = route.timeout or self.engine.timeout
+        retries = self.engine.max_retries if route.max_retries is None else route.max_retries
+        return timeout * (retries + 1) + 60.0
+
     async def recover(self) -> None:
         """Finish what a killed gateway left between "record written" and "upstream id
-        saved" (see the module docstring)."""
+        saved" (see the module docstring). A job still held by a live gateway is being
+        submitted right now and is left alone; a dead holder's job is recovered at once if
+        it ran on this host, else once its lease runs out."""
+        now = time.time()
         for job in await self.db.call(self.db.jobs.unsubmitted):
+            held = job.claimed_until is not None and job.claimed_until > now
+            if held and holder_alive(job.claimed_by) is not False:
+                continue
             route = self._find_route(job)
             resend = (
                 route is not None

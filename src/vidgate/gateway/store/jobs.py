@@ -232,6 +232,9 @@ class JobStore:
                     progress=case((still_active, progress), else_=jobs.c.progress),
                     updated_at=int(now),
                     next_poll_at=now,
+                    # The submit lease ends here: the poller may take the job now.
+                    claimed_by=None,
+                    claimed_until=None,
                 )
             )
 
