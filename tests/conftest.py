@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.clock import Sleeps
+
 _CREDENTIAL_VARS = (
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
@@ -41,3 +43,9 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     for name in _CREDENTIAL_VARS + _provider_env_vars():
         monkeypatch.delenv(name, raising=False)
     yield home
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    """An engine ``sleep`` that records waits instead of waiting."""
+    return Sleeps()

@@ -12,6 +12,7 @@ import av
 import pytest
 
 import vidgate
+from tests.fakes.clock import Sleeps
 from tests.fakes.gemini_upstream import (
     BAD_KEY,
     FAIL_MESSAGE,
@@ -58,19 +59,6 @@ def state(_server: tuple[FakeGeminiState, str], monkeypatch: pytest.MonkeyPatch)
 @pytest.fixture
 def api_base(_server: tuple[FakeGeminiState, str]) -> str:
     return f"{_server[1]}/v1beta"
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

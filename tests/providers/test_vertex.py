@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt
 
 import vidgate
+from tests.fakes.clock import Sleeps
 from tests.fakes.loopback import serve_on_loopback
 from tests.fakes.vertex_upstream import RAI_REASON, FakeVertexState, create_app
 from vidgate import (
@@ -113,19 +114,6 @@ def key_file(tmp_path: Path, base: str, _keys: tuple[rsa.RSAPrivateKey, Any]) ->
     path = tmp_path / "sa.json"
     path.write_text(json.dumps(_key_info(base, _keys[0])))
     return path
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import av
 import pytest
 
 import vidgate
+from tests.fakes.clock import Sleeps
 from tests.fakes.loopback import serve_on_loopback
 from tests.fakes.xai_upstream import FakeXAIState, create_app
 from vidgate import (
@@ -44,19 +45,6 @@ def state(_server: tuple[FakeXAIState, str], monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.delenv(name, raising=False)
     _server[0].reset()
     return _server[0]
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import vidgate
+from tests.fakes.clock import Sleeps
 from tests.fakes.openai_upstream import FakeOpenAIState, run_fake_openai
 from vidgate import (
     APIConnectionError,
@@ -42,21 +43,6 @@ def _server() -> Iterator[tuple[FakeOpenAIState, str]]:
 def state(_server: tuple[FakeOpenAIState, str]) -> FakeOpenAIState:
     _server[0].reset()
     return _server[0]
-
-
-class Sleeps:
-    """An injected ``sleep`` that records what it was asked to wait."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture
