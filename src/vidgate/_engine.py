@@ -14,7 +14,13 @@ from urllib.parse import urlsplit
 
 from . import _log
 from ._constants import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
-from ._exceptions import APIConnectionError, APIError, APIStatusError, APITimeoutError
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    InternalServerError,
+)
 from ._retry import (
     RetryPolicy,
     retry_delay,
@@ -112,7 +118,17 @@ class Engine:
                 except APIStatusError as exc:
                     request = flow.throw(exc)
                     continue
-                request = flow.send(response)
+                try:
+                    request = flow.send(response)
+                except (ValueError, KeyError) as exc:
+                    # The adapter could not read the provider's answer (not JSON, a field
+                    # missing, a wrong type): a broken upstream, not a bug of the caller's.
+                    raise InternalServerError(
+                        f"{provider.name} sent a response vidgate cannot read "
+                        f"({type(exc).__name__}: {str(exc)[:300]}).",
+                        status_code=502,
+                        code="upstream_protocol_error",
+                    ) from exc
         except StopIteration as stop:
             result: T = stop.value
             return result

@@ -386,3 +386,15 @@ async def test_without_a_hint_polls_use_the_providers_cadence(
     # Per-call headers reach every poll, not only the create.
     polls = state.requests_for("GET", "/v1/videos/{id}")
     assert polls and all(r.headers.get("x-trace") == "t1" for r in polls)
+
+
+async def test_an_unreadable_upstream_answer_is_a_502_not_a_crash(
+    client: AsyncVideoClient, state: FakeOpenAIState
+) -> None:
+    state.inject(method="POST", path="/v1/videos", status=200, body="<html>oops</html>")
+    with pytest.raises(InternalServerError) as info:
+        await client.create("A cat")
+    assert info.value.status_code == 502 and info.value.code == "upstream_protocol_error"
+    state.inject(method="GET", path="/v1/videos/{id}", status=200, body=["not", "a", "video"])
+    with pytest.raises(InternalServerError):
+        await client.retrieve("video_123")

@@ -9,11 +9,17 @@ tests drive it with fixtures. An adapter never sleeps, retries or opens a connec
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
 
-from .._exceptions import APIStatusError, UnsupportedFeatureError, error_for_status
+from .._exceptions import (
+    APIStatusError,
+    InternalServerError,
+    UnsupportedFeatureError,
+    error_for_status,
+)
 from ..types.capabilities import ModelCapabilities
 from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoList
 
@@ -92,6 +98,32 @@ class ContentSource:
 
 
 Flow = Generator[Request, Response, T]
+
+
+def queued_video(
+    job_id: object, params: CreateParams, response: Response, *, provider: str
+) -> Video:
+    """The video for a job a provider just accepted: queued, with what was asked.
+
+    Raises:
+        InternalServerError: the provider answered a create without a job id (a broken
+            upstream: nothing can be polled, so the caller must know at once).
+    """
+    if not job_id:
+        raise InternalServerError(
+            f"{provider} accepted the request but returned no job id: {response.text[:200]}",
+            status_code=502,
+            code="upstream_protocol_error",
+        )
+    return Video(
+        id=str(job_id),
+        model=params.model,
+        status="queued",
+        created_at=int(time.time()),
+        prompt=params.prompt,
+        size=params.size,
+        seconds=params.seconds,
+    )
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from ._base import (
     Request,
     Response,
     openai_style_error,
+    queued_video,
 )
 
 QUEUE_BASE = "https://queue.fal.run"
@@ -184,15 +185,7 @@ class FalProvider(Provider):
         url = f"{self.api_base}/{params.model}"
         response = yield Request("POST", url, self.headers(), json=body, creates_job=True)
         data = _object(response)
-        return Video(
-            id=self._native_id(params.model, data),
-            model=params.model,
-            status="queued",
-            created_at=int(time.time()),
-            prompt=params.prompt,
-            size=params.size,
-            seconds=params.seconds,
-        )
+        return queued_video(self._native_id(params.model, data), params, response, provider="fal")
 
     def retrieve(self, video_id: str, *, model: str) -> Flow[Video]:
         url = self._job_url(video_id)

@@ -28,7 +28,16 @@ from .._exceptions import (
 )
 from ..types.capabilities import ModelCapabilities, seconds_range
 from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoError
-from ._base import ContentSource, CreateParams, Flow, ImageInput, Provider, Request, Response
+from ._base import (
+    ContentSource,
+    CreateParams,
+    Flow,
+    ImageInput,
+    Provider,
+    Request,
+    Response,
+    queued_video,
+)
 
 API_VERSION = "2024-11-06"  # §5: X-Runway-Version is required; the SDK's default
 MAX_PROMPT_UTF16 = 1000  # §5: promptText is "≤1000 UTF-16" code units
@@ -188,18 +197,7 @@ class RunwayProvider(Provider):
         request = self.build_create(params)
         response = yield request
         body = response.json() or {}
-        task_id = str(body.get("id") or "")
-        if not task_id:
-            raise ValueError(f"Runway returned no task id: {response.text[:200]}")
-        return Video(
-            id=task_id,
-            model=params.model,
-            status="queued",
-            created_at=int(time.time()),
-            prompt=params.prompt,
-            size=params.size,
-            seconds=params.seconds,
-        )
+        return queued_video(body.get("id"), params, response, provider="Runway")
 
     def retrieve(self, video_id: str, *, model: str) -> Flow[Video]:
         response = yield Request("GET", self.url("tasks", video_id), self.headers())

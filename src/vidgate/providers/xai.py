@@ -31,7 +31,16 @@ from .._exceptions import (
 )
 from ..types.capabilities import ModelCapabilities, seconds_range
 from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoError
-from ._base import ContentSource, CreateParams, Flow, ImageInput, Provider, Request, Response
+from ._base import (
+    ContentSource,
+    CreateParams,
+    Flow,
+    ImageInput,
+    Provider,
+    Request,
+    Response,
+    queued_video,
+)
 
 # §11: aspect ratios 1:1, 16:9, 9:16, 4:3, 3:4, 3:2, 2:3 at 480p, 720p or 1080p. The short side
 # is the tier; the long side follows the ratio (16:9 at 480p is 854x480, as the Vercel xAI
@@ -150,18 +159,7 @@ class XAIProvider(Provider):
         request = self.build_create(params)
         response = yield request
         body = response.json() or {}
-        request_id = str(body.get("request_id") or "")
-        if not request_id:
-            raise ValueError(f"xAI returned no request_id: {response.text[:200]}")
-        return Video(
-            id=request_id,
-            model=params.model,
-            status="queued",
-            created_at=int(time.time()),
-            prompt=params.prompt,
-            size=params.size,
-            seconds=params.seconds,
-        )
+        return queued_video(body.get("request_id"), params, response, provider="xAI")
 
     def retrieve(self, video_id: str, *, model: str) -> Flow[Video]:
         response = yield Request("GET", self.url(video_id), self.headers())
