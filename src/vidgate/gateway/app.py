@@ -8,6 +8,7 @@ poller; on shutdown it stops the poller and closes the rest.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -131,12 +132,16 @@ class RequestIdMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # A random prefix per process and a counter: unique, and cheaper than fresh
+        # randomness on every request (this runs on every poll).
+        self._prefix = secrets.token_hex(6)
+        self._counter = itertools.count()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = "req_" + secrets.token_hex(12)
+        request_id = f"req_{self._prefix}{next(self._counter):012x}"
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_wrapper(message: Message) -> None:

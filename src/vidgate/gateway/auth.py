@@ -82,6 +82,13 @@ def bearer_token(request: Request) -> str | None:
     return api_key or None
 
 
+def master_caller(token: str | None, master_key: str | None) -> Caller | None:
+    """The master caller if ``token`` is the master key (no database needed), else ``None``."""
+    if master_key and token and hmac.compare_digest(token.encode(), master_key.encode()):
+        return Caller(owner=MASTER_OWNER, admin=True)
+    return None
+
+
 def check_key(
     token: str | None,
     *,
@@ -94,8 +101,9 @@ def check_key(
     Raises:
         AuthenticationError: missing, unknown, revoked or expired key.
     """
-    if master_key and token and hmac.compare_digest(token.encode(), master_key.encode()):
-        return Caller(owner=MASTER_OWNER, admin=True)
+    master = master_caller(token, master_key)
+    if master is not None:
+        return master
     if token is not None and (master_key or token.startswith(KEY_PREFIX)):
         digest = hash_key(token)
         record = find(digest)

@@ -48,6 +48,12 @@ def video_object(job: JobRecord) -> dict[str, Any]:
     }
 
 
+class _StoredFile(FileResponse):
+    # 1 MiB reads: a quarter of the thread hops of the 64 KiB default for the same bytes,
+    # and still a bounded buffer per download.
+    chunk_size = 1024 * 1024
+
+
 def _cost_header(job: JobRecord) -> dict[str, str]:
     return {"x-vidgate-cost-usd": f"{job.cost:.4f}"} if job.priced else {}
 
@@ -147,8 +153,8 @@ async def video_content(
             param="variant",
             code="content_not_found",
         )
-    # FileResponse streams in 64 KiB chunks and answers Range requests (206).
-    return FileResponse(
+    # Streams in bounded chunks and answers Range requests (206).
+    return _StoredFile(
         path,
         media_type=CONTENT_TYPES[variant],
         headers=_cost_header(job),
