@@ -17,12 +17,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from . import _ids, _pricing, _sync, providers
+from . import _ids, _ledger, _pricing, _sync, providers
 from ._engine import Engine
 from ._exceptions import (
     APIError,
     APITimeoutError,
     BadRequestError,
+    NotFoundError,
     VideoGenerationFailed,
 )
 from ._poll import next_poll_interval, sleep_before_next_poll
@@ -114,7 +115,7 @@ class AsyncVideoClient:
         video = await self._engine.run(
             provider, provider.create(params), timeout=timeout, max_retries=max_retries
         )
-        return self._public(video, ref.provider, ref.model)
+        return self._noted(provider, self._public(video, ref.provider, ref.model))
 
     async def retrieve(
         self,
@@ -205,6 +206,8 @@ class AsyncVideoClient:
                 timeout=timeout,
                 max_retries=max_retries,
             )
+        if not _lists_natively(provider):
+            _ledger.forget(video_id)
         return deleted.model_copy(update={"id": video_id})
 
     async def list(
@@ -237,8 +240,21 @@ class AsyncVideoClient:
             raise BadRequestError(
                 "'order' must be 'asc' or 'desc'.", param="order", code="invalid_value"
             )
-        upstream_after = _ids.decode_video_id(after).upstream_id if after else None
         adapter = self._provider(name, api_key, api_base, organization, extra_headers)
+        if not _lists_natively(adapter):
+            return await self._list_noted(
+                name,
+                limit=limit,
+                after=after,
+                order=order,
+                extra_headers=extra_headers,
+                api_key=api_key,
+                api_base=api_base,
+                timeout=timeout,
+                max_retries=max_retries,
+                organization=organization,
+            )
+        upstream_after = _ids.decode_video_id(after).upstream_id if after else None
         page = await self._engine.run(
             adapter,
             adapter.list(limit=limit, after=upstream_after, order=order),
@@ -287,7 +303,7 @@ class AsyncVideoClient:
                 timeout=timeout,
                 max_retries=max_retries,
             )
-        return self._public(video, vref.provider, vref.model or video.model)
+        return self._noted(provider, self._public(video, vref.provider, vref.model or video.model))
 
     async def wait(
         self,
@@ -482,6 +498,53 @@ class AsyncVideoClient:
             provider.poll_interval,
         )
 
+    @staticmethod
+    def _noted(provider: Provider, video: Video) -> Video:
+        """Note a new video where its provider cannot list it (see ``_ledger``)."""
+        if not _lists_natively(provider):
+            _ledger.note(video.id, provider.name, video.created_at)
+        return video
+
+    async def _list_noted(
+        self,
+        provider: str,
+        *,
+        limit: int | None,
+        after: str | None,
+        order: Order | None,
+        **options: Any,
+    ) -> VideoList:
+        """A page of the videos this SDK made on a provider that cannot list them (see
+        ``_ledger``), each retrieved from the provider; ones it no longer knows are dropped."""
+        noted = _ledger.entries(provider)
+        if order != "asc":
+            noted.reverse()
+        ids = [e.id for e in noted]
+        if after:
+            if after not in ids:
+                raise BadRequestError(
+                    f"No video '{after}' in this list.", param="after", code="invalid_value"
+                )
+            ids = ids[ids.index(after) + 1 :]
+        size = 20 if limit is None else limit
+        page_ids, rest = ids[:size], ids[size:]
+
+        async def fetch(video_id: str) -> Video | None:
+            try:
+                return await self.retrieve(video_id, **options)
+            except NotFoundError:
+                _ledger.forget(video_id)  # gone at the provider (expired or deleted)
+                return None
+
+        found = await asyncio.gather(*(fetch(i) for i in page_ids))
+        data = [v for v in found if v is not None]
+        return VideoList(
+            data=data,
+            first_id=data[0].id if data else None,
+            last_id=data[-1].id if data else None,
+            has_more=bool(rest),
+        )
+
     async def _derived_variant(
         self,
         provider: Provider,
@@ -549,6 +612,11 @@ def _public_ids(upstream_id: str, public_id: str) -> Iterator[None]:
             exc.message = exc.message.replace(upstream_id, public_id)
             exc.args = (exc.message,)
         raise
+
+
+def _lists_natively(provider: Provider) -> bool:
+    """Whether the adapter implements ``list`` (else the base class refuses it)."""
+    return type(provider).list is not Provider.list
 
 
 def _inline_content(data: bytes, content_type: str) -> VideoContent:

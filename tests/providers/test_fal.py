@@ -339,10 +339,12 @@ async def test_delete_of_a_finished_job_sends_no_cancel(
     assert state.requests_for("PUT") == []
 
 
-async def test_list_is_unsupported(client: AsyncVideoClient, state: FakeFalState) -> None:
-    with pytest.raises(BadRequestError):
-        await client.list(provider="fal")
+async def test_list_is_what_this_sdk_made(client: AsyncVideoClient, state: FakeFalState) -> None:
+    # fal has no list endpoint (§7): the SDK lists the jobs it made, each fetched from fal.
+    assert (await client.list(provider="fal")).data == []
     assert state.requests == []
+    video = await client.create("A fox", model=KLING)
+    assert [v.id for v in (await client.list(provider="fal")).data] == [video.id]
 
 
 @pytest.mark.parametrize(

@@ -312,9 +312,10 @@ async def test_delete_removes_a_finished_task(
         await client.retrieve(video.id)
 
 
-async def test_list_is_unsupported(client: AsyncVideoClient, state: FakeRunwayState) -> None:
-    with pytest.raises(BadRequestError):
-        await client.list(provider="runway")
+async def test_list_is_what_this_sdk_made(client: AsyncVideoClient, state: FakeRunwayState) -> None:
+    # Runway has no list endpoint (§5): nothing made yet means an empty page, and no request.
+    page = await client.list(provider="runway")
+    assert page.data == [] and not page.has_more
     assert state.requests == []
 
 

@@ -263,14 +263,14 @@ async def test_environment_credentials(
     assert video.status == "queued" and len(state.jobs) == 1
 
 
-async def test_delete_sends_nothing_and_list_is_unsupported(
+async def test_delete_sends_nothing_and_drops_the_video_from_the_list(
     client: AsyncVideoClient, state: FakeXAIState
 ) -> None:
     video = await client.create("A cat", model="xai/grok-imagine-video")
     deleted = await client.delete(video.id)
     assert deleted.deleted and deleted.id == video.id
-    with pytest.raises(BadRequestError):
-        await client.list(provider="xai")
+    # xAI has no list endpoint (§11): the SDK lists what it made, and this one is gone.
+    assert (await client.list(provider="xai")).data == []
     assert len(state.requests) == 1  # only the create
 
 
