@@ -5,7 +5,8 @@ One :class:`Upstream` subclass per provider says how its deployment is configure
 credentials, ``api_base`` pointing at the fake), which size and seconds it is driven with and
 what the price table charges for them, how that request looks on the provider's wire, which
 prompts make the fake fail or refuse, where a reference image lands in the create body, where
-the temporary download link lives and how to make it expire, and which writes a delete sends.
+the temporary download link lives and how to make it expire, which writes a delete sends, how
+to make its create answer 429 (the fake's own fault injection), and a key it refuses.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from vidgate.local.render import render
 POLL_INTERVAL = 0.02
 # A job that never finishes while a test looks at it (the fakes count polls, not time).
 NEVER = 10**9
+# Part of every ``wrong_key``: a test looks for it in what the gateway answers.
+WRONG_KEY = "not-our-key-7d3f9a2c41"
 
 
 def token() -> str:
@@ -66,6 +69,7 @@ class Upstream:
     delete_finished: ClassVar[tuple[tuple[str, str], ...]] = ()
     delete_running: ClassVar[tuple[tuple[str, str], ...]] = ()
     expiry_extra: ClassVar[dict[str, Any]] = {}  # extra_body that makes the output expirable
+    wrong_key: ClassVar[str]  # an ``api_key`` of the provider's shape that its fake refuses
 
     def __init__(self, state: Any, base_url: str, video: bytes) -> None:
         self.state = state
@@ -82,8 +86,20 @@ class Upstream:
     def public_image(self) -> str:
         return f"my-{self.name}-i2v" if self.image_model else self.public
 
+    @property
+    def public_wrong_key(self) -> str:
+        return f"my-{self.name}-wrong-key"
+
     def credentials(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def wrong_key_deployment(self) -> dict[str, Any]:
+        """A deployment of ``model`` on the same fake whose ``api_key`` the fake refuses."""
+        params = {**self.credentials(), "api_key": self.wrong_key}
+        return {
+            "model_name": self.public_wrong_key,
+            "params": {"model": self.model, "poll_interval": POLL_INTERVAL, **params},
+        }
 
     def deployments(self) -> list[dict[str, Any]]:
         """``model_list`` entries for this provider (``params`` and ``litellm_params`` both)."""
@@ -134,9 +150,14 @@ class Upstream:
     def expected_image(self, png: bytes) -> Any:
         return "data:image/png;base64," + base64.b64encode(png).decode()
 
-    def upstream_id(self, marker: str) -> str:
-        """The provider's id for the job whose prompt carries ``marker``."""
+    def upstream_ids(self, marker: str) -> list[str]:
+        """The provider's ids for every job it accepted whose prompt carries ``marker``."""
         raise NotImplementedError
+
+    def upstream_id(self, marker: str) -> str:
+        """The provider's id for the one job whose prompt carries ``marker``."""
+        [upstream_id] = self.upstream_ids(marker)
+        return upstream_id
 
     def downloads(self) -> list[Any]:
         return [r for r in self.requests() if r.path.startswith(self.download_path)]
@@ -161,6 +182,12 @@ class Upstream:
 
     def hold(self) -> None:
         """Keep new jobs unfinished for as long as a test looks."""
+        raise NotImplementedError
+
+    def throttle(self, headers: dict[str, str], times: int) -> None:
+        """Answer the next ``times`` text-to-video creates with the provider's own 429 body
+        and ``headers`` (``Retry-After``), through the fake's fault injection; nothing is
+        created for them."""
         raise NotImplementedError
 
     def restore(self) -> None:
@@ -195,6 +222,8 @@ class Runway(Upstream):
     delete_finished = (("DELETE", "/v1/tasks/{id}"),)
     delete_running = (("DELETE", "/v1/tasks/{id}"),)
 
+    wrong_key = f"key_{WRONG_KEY}"  # 401
+
     def credentials(self) -> dict[str, Any]:
         return {"api_key": "key_test", "api_base": self.base_url}
 
@@ -204,16 +233,26 @@ class Runway(Upstream):
     def image(self, body: dict[str, Any]) -> Any:
         return body.get("promptImage")
 
-    def upstream_id(self, marker: str) -> str:
+    def upstream_ids(self, marker: str) -> list[str]:
         with self.state.lock:
-            [task] = [t for t in self.state.tasks.values() if marker in t.prompt]
-        return str(task.id)
+            return [str(t.id) for t in self.state.tasks.values() if marker in t.prompt]
 
     def expire(self) -> None:
         self.state.expire_links = True
 
     def hold(self) -> None:
         self.state.pending_polls = NEVER
+
+    def throttle(self, headers: dict[str, str], times: int) -> None:
+        body = {"error": "You have exceeded the rate limit for this API key."}
+        self.state.inject(
+            method="POST",
+            path="/v1/text_to_video",
+            status=429,
+            headers=headers,
+            body=body,
+            times=times,
+        )
 
 
 class XAI(Upstream):
@@ -227,6 +266,8 @@ class XAI(Upstream):
     unsupported = (({"seconds": "16"}, "seconds"), ({"size": "1920x1080"}, "size"))
     download_path = "/cdn/"
 
+    wrong_key = f"xai-{WRONG_KEY}"  # 400 "Incorrect API key provided" (providers.md addenda)
+
     def credentials(self) -> dict[str, Any]:
         return {"api_key": "xai-test", "api_base": f"{self.base_url}/v1"}
 
@@ -236,16 +277,26 @@ class XAI(Upstream):
     def image(self, body: dict[str, Any]) -> Any:
         return (body.get("image") or {}).get("url")
 
-    def upstream_id(self, marker: str) -> str:
+    def upstream_ids(self, marker: str) -> list[str]:
         with self.state.lock:
-            [job] = [j for j in self.state.jobs.values() if marker in j.body["prompt"]]
-        return str(job.id)
+            return [str(j.id) for j in self.state.jobs.values() if marker in j.body["prompt"]]
 
     def expire(self) -> None:
         self.state.expire_links = True
 
     def hold(self) -> None:
         self.state.queued_polls = NEVER
+
+    def throttle(self, headers: dict[str, str], times: int) -> None:
+        body = {"code": "Too many requests", "error": "Rate limit exceeded for this team."}
+        self.state.inject(
+            method="POST",
+            path="/v1/videos/generations",
+            status=429,
+            headers=headers,
+            body=body,
+            times=times,
+        )
 
 
 class Fal(Upstream):
@@ -262,6 +313,8 @@ class Fal(Upstream):
     download_path = "/cdn/"
     delete_running = (("PUT", "/fal-ai/kling-video/requests/{id}/cancel"),)
 
+    wrong_key = f"fal-{WRONG_KEY}"  # 401
+
     def credentials(self) -> dict[str, Any]:
         return {"api_key": "fal-test", "api_base": self.base_url}
 
@@ -271,16 +324,20 @@ class Fal(Upstream):
     def image(self, body: dict[str, Any]) -> Any:
         return body.get("image_url")
 
-    def upstream_id(self, marker: str) -> str:
+    def upstream_ids(self, marker: str) -> list[str]:
         with self.state.lock:
-            [job] = [j for j in self.state.jobs.values() if marker in j.input["prompt"]]
-        return str(job.id)
+            return [str(j.id) for j in self.state.jobs.values() if marker in j.input["prompt"]]
 
     def expire(self) -> None:
         self.state.expire_downloads = True
 
     def hold(self) -> None:
         self.state.queued_polls = self.state.polls_to_complete = NEVER
+
+    def throttle(self, headers: dict[str, str], times: int) -> None:
+        path = "/" + self.model.removeprefix("fal/")
+        body = {"detail": "Rate limit exceeded: too many concurrent requests."}
+        self.state.inject("POST", path, 429, body, headers=headers, times=times)
 
 
 class Replicate(Upstream):
@@ -296,6 +353,8 @@ class Replicate(Upstream):
     download_path = "/delivery/"
     delete_running = (("POST", "/v1/predictions/{id}/cancel"),)
 
+    wrong_key = f"r8_{WRONG_KEY}"  # 401
+
     def credentials(self) -> dict[str, Any]:
         return {"api_key": "r8_test", "api_base": self.base_url}
 
@@ -305,16 +364,26 @@ class Replicate(Upstream):
     def image(self, body: dict[str, Any]) -> Any:
         return body["input"].get("first_frame_image")
 
-    def upstream_id(self, marker: str) -> str:
+    def upstream_ids(self, marker: str) -> list[str]:
         with self.state.lock:
-            [pred] = [p for p in self.state.predictions.values() if marker in p.input["prompt"]]
-        return str(pred.id)
+            return [
+                str(p.id) for p in self.state.predictions.values() if marker in p.input["prompt"]
+            ]
 
     def expire(self) -> None:
         self.state.expire_downloads = True
 
     def hold(self) -> None:
         self.state.starting_polls = self.state.polls_to_complete = NEVER
+
+    def throttle(self, headers: dict[str, str], times: int) -> None:
+        path = f"/v1/models/{self.model.removeprefix('replicate/')}/predictions"
+        body = {
+            "title": "Too Many Requests",
+            "status": 429,
+            "detail": "Request was throttled. Expected available in 1 second.",
+        }
+        self.state.inject("POST", path, 429, body, headers=headers, times=times)
 
 
 class Vertex(Upstream):
@@ -339,6 +408,8 @@ class Vertex(Upstream):
         super().__init__(state, base_url, video)
         self.key_file = key_file
 
+    wrong_key = f"ya29.{WRONG_KEY}"  # an access token the fake never minted: 401
+
     def credentials(self) -> dict[str, Any]:
         # Project and region ride in api_base; the key file's token_uri is the fake's.
         base = f"{self.base_url}/v1/projects/{self.project}/locations/{self.location}"
@@ -353,10 +424,9 @@ class Vertex(Upstream):
     def expected_image(self, png: bytes) -> Any:
         return {"bytesBase64Encoded": base64.b64encode(png).decode(), "mimeType": "image/png"}
 
-    def upstream_id(self, marker: str) -> str:
+    def upstream_ids(self, marker: str) -> list[str]:
         with self.state.lock:
-            [op] = [o for o in self.state.operations.values() if marker in o.prompt]
-        return str(op.name)
+            return [str(o.name) for o in self.state.operations.values() if marker in o.prompt]
 
     def _is_read(self, request: Any) -> bool:
         path = str(request.path)
@@ -368,6 +438,16 @@ class Vertex(Upstream):
 
     def hold(self) -> None:
         self.state.polls_to_complete = NEVER
+
+    def throttle(self, headers: dict[str, str], times: int) -> None:
+        # The fake's default body: google.rpc RESOURCE_EXHAUSTED.
+        self.state.inject(
+            method="POST",
+            path_part=":predictLongRunning",
+            status=429,
+            headers=headers,
+            times=times,
+        )
 
     def restore(self) -> None:
         # Not ``reset()``: that forgets minted tokens, which the gateway keeps for an hour.
@@ -396,6 +476,8 @@ class Gemini(Upstream):
         ("DELETE", "/v1beta/interactions/{id}"),
     )
 
+    wrong_key = f"AIza{WRONG_KEY}"  # 400 API_KEY_INVALID (providers.md addenda)
+
     def credentials(self) -> dict[str, Any]:
         return {"api_key": "gm-test", "api_base": f"{self.base_url}/v1beta"}
 
@@ -409,10 +491,9 @@ class Gemini(Upstream):
     def expected_image(self, png: bytes) -> Any:
         return {"type": "image", "mime_type": "image/png", "data": base64.b64encode(png).decode()}
 
-    def upstream_id(self, marker: str) -> str:
+    def upstream_ids(self, marker: str) -> list[str]:
         with self.state.lock:
-            [it] = [i for i in self.state.interactions.values() if marker in i.prompt]
-        return str(it.id)
+            return [str(i.id) for i in self.state.interactions.values() if marker in i.prompt]
 
     def expire(self) -> None:
         with self.state.lock:
@@ -420,6 +501,16 @@ class Gemini(Upstream):
 
     def hold(self) -> None:
         self.state.polls_to_complete = NEVER
+
+    def throttle(self, headers: dict[str, str], times: int) -> None:
+        # The fake's default body: google.rpc RESOURCE_EXHAUSTED.
+        self.state.inject(
+            method="POST",
+            path_part="/v1beta/interactions",
+            status=429,
+            headers=headers,
+            times=times,
+        )
 
 
 NAMES = ("runway", "xai", "fal", "replicate", "vertex", "gemini")

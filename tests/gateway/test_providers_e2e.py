@@ -3,7 +3,9 @@ config maps ``my-<provider>`` to runway, xai, fal, replicate, vertex and gemini 
 ``api_base`` pointing at that provider's fake on loopback, driven with the official ``openai``
 SDK. Create (text, and with a reference image), server-side polling to ``completed``, every
 content variant, cost from the price table, failures and moderation refusals, 400s before any
-upstream call, delete, and downloads that outlive the provider's link.
+upstream call, delete, downloads that outlive the provider's link, a create the provider
+answers with 429 and ``Retry-After`` (retried after the hint; a ``RateLimitError`` once the
+retries run out), and a provider refusing the gateway's credentials (a 502 that hides the key).
 
 One gateway and one set of fakes serve the whole module; each test runs once per provider and
 finds its own upstream requests by a marker in its prompt. Fakes are reset after each test.
@@ -12,6 +14,7 @@ finds its own upstream requests by a marker in its prompt. Fakes are reset after
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,10 +23,15 @@ import av
 import openai
 import pytest
 
-from ._providers import NAMES, Upstream, run_upstreams, token
+from vidgate._constants import DEFAULT_MAX_RETRIES
+
+from ._providers import NAMES, WRONG_KEY, Upstream, run_upstreams, token
 from .conftest import Gateway, png_bytes, standard_config
 
 JOB_TIMEOUT = 30.0
+# The provider's ``Retry-After: 1``: longer than the engine's own first backoff (at most
+# 0.5 s), so a create that took this long waited for the hint.
+RETRY_AFTER = 1.0
 
 
 def each_provider(**xfail: str) -> pytest.MarkDecorator:
@@ -49,7 +57,9 @@ def gw(
 ) -> Iterator[Gateway]:
     home = tmp_path_factory.mktemp("gw-providers")
     config = standard_config(home)
-    config["model_list"] = [d for up in upstreams.values() for d in up.deployments()]
+    config["model_list"] = [d for up in upstreams.values() for d in up.deployments()] + [
+        up.wrong_key_deployment() for up in upstreams.values()
+    ]
     # Vertex reads gs:// outputs through the GCS JSON API at STORAGE_EMULATOR_HOST when set
     # (the variable Google's storage clients honour): here, the Vertex fake.
     env = {"STORAGE_EMULATOR_HOST": upstreams["vertex"].base_url}
@@ -288,3 +298,64 @@ def test_download_outlives_the_providers_expired_link(gw: Gateway, up: Upstream)
     assert _download(client, video.id).content == up.video
     assert _codec(_download(client, video.id, "thumbnail").content) == "webp"
     assert _codec(_download(client, video.id, "spritesheet").content) == "mjpeg"
+
+
+@each_provider()
+def test_a_429_on_create_is_retried_after_its_retry_after(gw: Gateway, up: Upstream) -> None:
+    key = gw.new_key()
+    client = gw.openai(key)
+    up.throttle({"retry-after": "1"}, times=1)
+    marker = token()
+    started = time.monotonic()
+    video = _create(client, up, f"A busy harbour {marker}")
+    assert time.monotonic() - started >= RETRY_AFTER  # the hint, not the engine's own backoff
+    # Asked twice (the 429 and the retry), and exactly one job exists upstream: the 429 was
+    # refused before acceptance, so the retry could not start a second one.
+    assert len(up.sent_creates(marker)) == 2
+    assert len(up.upstream_ids(marker)) == 1
+    assert [v.id for v in client.videos.list()] == [video.id]
+    done = wait_done(client, video.id, JOB_TIMEOUT)
+    assert done.status == "completed", done.error
+    assert _spend(gw, key) == pytest.approx(up.cost or 0.0)  # charged once
+
+
+@each_provider()
+def test_a_429_beyond_the_retries_is_a_rate_limit_error(gw: Gateway, up: Upstream) -> None:
+    key = gw.new_key()
+    client = gw.openai(key)
+    attempts = DEFAULT_MAX_RETRIES + 1
+    # More 429s than the gateway will ask for; ``retry-after-ms`` keeps the waits short.
+    up.throttle({"retry-after": "1", "retry-after-ms": "100"}, times=attempts + 2)
+    marker = token()
+    with pytest.raises(openai.RateLimitError) as caught:
+        _create(client, up, f"A crowded beach {marker}")
+    assert caught.value.status_code == 429
+    assert caught.value.response.headers.get("retry-after") == "1"  # the hint reaches the caller
+    assert len(up.sent_creates(marker)) == attempts  # retried, then gave up
+    assert up.upstream_ids(marker) == []
+    assert list(client.videos.list()) == []  # no job was kept
+    assert _spend(gw, key) == 0.0
+
+
+@each_provider()
+def test_provider_refusing_our_key_is_a_502_that_does_not_leak_it(
+    gw: Gateway, up: Upstream
+) -> None:
+    key = gw.new_key()
+    client = gw.openai(key)
+    marker = token()
+    with pytest.raises(openai.InternalServerError) as caught:
+        _create(client, up, f"A locked door {marker}", model=up.public_wrong_key)
+    error = caught.value
+    # Not a 401: the caller's own key is fine; the gateway's credentials for the provider
+    # are not, and nothing the caller changes would fix that (errors.from_upstream).
+    assert error.status_code == 502
+    assert error.code == "upstream_auth_failed"
+    assert up.name in error.message and "credentials" in error.message
+    assert WRONG_KEY not in error.response.text
+    # The wrong key did reach the provider, once (a refused key is not retried).
+    [sent] = up.sent_creates(marker)
+    assert WRONG_KEY in json.dumps(sent.headers)
+    assert up.upstream_ids(marker) == []
+    assert list(client.videos.list()) == []  # no job was kept
+    assert _spend(gw, key) == 0.0
