@@ -196,7 +196,7 @@ async def test_expired_download_link_is_a_clear_error(
     state.expire_downloads = True
     with pytest.raises(NotFoundError) as info:
         await client.download_content(video.id)
-    assert info.value.code == "download_expired"
+    assert info.value.code == "download_link_expired"
     assert "fal's download link" in info.value.message and "403" in info.value.message
     with pytest.raises(NotFoundError):
         await client.download_content(video.id, variant="thumbnail")

@@ -156,7 +156,7 @@ async def test_poll_to_completion_and_download_by_files_uri(
     with pytest.raises(NotFoundError) as info:
         await client.download_content(video.id)
     assert (
-        info.value.code == "video_expired"
+        info.value.code == "download_link_expired"
         and "no longer in the Gemini Files API" in info.value.message
     )
 

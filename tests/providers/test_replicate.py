@@ -187,7 +187,7 @@ async def test_expired_output_is_a_clear_error(
     state.expire_downloads = True
     with pytest.raises(NotFoundError) as info:
         await client.download_content(video.id)
-    assert info.value.code == "download_expired" and "1 hour" in info.value.message
+    assert info.value.code == "download_link_expired" and "1 hour" in info.value.message
 
 
 async def test_content_before_completion_is_refused(

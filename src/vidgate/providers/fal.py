@@ -268,8 +268,8 @@ class FalProvider(Provider):
                 f"fal's download link for this video no longer works (HTTP "
                 f"{response.status_code}): fal CDN links are short-lived (providers.md §1.2), "
                 "so copy the video soon after it completes.",
-                status_code=response.status_code,
-                code="download_expired",
+                status_code=404,
+                code="download_link_expired",
                 headers=dict(response.headers),
             )
         error = openai_style_error(response)

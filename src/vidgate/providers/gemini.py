@@ -265,7 +265,7 @@ class GeminiProvider(Provider):
                 "The generated video is no longer in the Gemini Files API (generated files are "
                 f"kept about 2 days, providers.md §2.1): {error.message}",
                 status_code=404,
-                code="video_expired",
+                code="download_link_expired",
                 body=error.body,
             )
         # Addenda: a missing key is a 403, a wrong one a 400 API_KEY_INVALID.

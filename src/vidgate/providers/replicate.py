@@ -273,8 +273,8 @@ class ReplicateProvider(Provider):
                 f"Replicate's output link for this video no longer works (HTTP "
                 f"{response.status_code}): Replicate deletes API outputs after 1 hour "
                 "(providers.md §8), so copy the video soon after it completes.",
-                status_code=response.status_code,
-                code="download_expired",
+                status_code=404,
+                code="download_link_expired",
                 headers=dict(response.headers),
             )
         error = openai_style_error(response)

@@ -362,7 +362,7 @@ class VertexProvider(Provider):
                 f"The video object is no longer in Cloud Storage ({where}); it was deleted or "
                 f"expired by a bucket lifecycle rule. {error.message}",
                 status_code=404,
-                code="video_expired",
+                code="download_link_expired",
                 body=error.body,
             )
         return _google_auth.google_error(response)
