@@ -272,7 +272,10 @@ async def test_gcs_output_is_read_with_the_token_and_expiry_is_clear(
     state.objects.clear()  # a bucket lifecycle rule removed it
     with pytest.raises(NotFoundError) as info:
         await client.download_content(video.id)
-    assert info.value.code == "download_link_expired" and "no longer in Cloud Storage" in info.value.message
+    assert (
+        info.value.code == "download_link_expired"
+        and "no longer in Cloud Storage" in info.value.message
+    )
 
 
 async def test_failure_and_moderation_carry_the_providers_reason(
