@@ -163,12 +163,16 @@ class VideoService:
         # A provider may answer a create with a finished job: the poller settles it at once.
         status = video.status if video.status in ("queued", "in_progress") else "in_progress"
         progress = min(video.progress, 99)
-        await self.db.call(
+        stored = await self.db.call(
             self.db.jobs.set_upstream, job_id, video.id, status=status, progress=progress
         )
         self.wake_poller()
-        stored = await self.db.call(self.db.jobs.get, job_id)
-        assert stored is not None
+        if stored is None:
+            raise NotFoundError(
+                f"Video '{job_id}' was removed while it was being created.",
+                param="video_id",
+                code="not_found",
+            )
         return stored
 
     # -- remix -------------------------------------------------------------------------------

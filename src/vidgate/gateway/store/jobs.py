@@ -215,15 +215,18 @@ class JobStore:
                 .values(idempotency_key=None, idempotency_fingerprint=None)
             )
 
-    def set_upstream(self, job_id: str, upstream_id: str, *, status: str, progress: int) -> None:
-        """Record the provider's id once it accepted the job (polling starts now).
+    def set_upstream(
+        self, job_id: str, upstream_id: str, *, status: str, progress: int
+    ) -> JobRecord | None:
+        """Record the provider's id once it accepted the job (polling starts now); returns
+        the job as it now is (``None`` if it is gone).
 
         A job that ended meanwhile (deleted, or failed by another gateway's start-up recovery)
         keeps its final status and refund: only the id is recorded."""
         now = time.time()
         still_active = jobs.c.status.in_(ACTIVE)
         with self._engine.begin() as conn:
-            conn.execute(
+            row = conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id)
                 .values(
@@ -236,7 +239,9 @@ class JobStore:
                     claimed_by=None,
                     claimed_until=None,
                 )
-            )
+                .returning(*jobs.c)
+            ).first()
+        return _record(row) if row is not None else None
 
     def discard(self, job_id: str) -> None:
         """Remove a job the provider refused at create, refunding its estimate: the caller
