@@ -219,3 +219,16 @@ async def test_errors_name_the_callers_id_and_polls_use_the_providers_cadence() 
         await client.retrieve(video.id)
     upstream = decode_video_id(video.id).upstream_id
     assert video.id in info.value.message and upstream not in info.value.message
+
+
+async def test_renders_wait_for_a_free_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst of jobs does not fork a render per job: the rest stay queued until a slot
+    frees, then start on the next retrieve."""
+    monkeypatch.setenv("VIDGATE_LOCAL_WORKERS", "1")
+    client = AsyncVideoClient()
+    videos = [await client.create(f"Burst {i}", **SMALL) for i in range(3)]
+    jobs = [store.read_job(decode_video_id(v.id).upstream_id) for v in videos]
+    started = [j for j in jobs if j is not None and j.get("worker_pid")]
+    assert len(started) == 1 and all(j is not None for j in jobs)
+    done = await asyncio.gather(*(client.wait(v.id) for v in videos))
+    assert [v.status for v in done] == ["completed"] * 3

@@ -28,6 +28,15 @@ from ..providers.local import PREVIEW
 from . import store
 
 POLL_AFTER_MS = "250"
+
+
+def max_workers() -> int:
+    """Renders at once per process: ``VIDGATE_LOCAL_WORKERS``, else one per CPU core (each
+    render is CPU-bound; more at once only slows them all and multiplies memory)."""
+    raw = os.environ.get("VIDGATE_LOCAL_WORKERS", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else max(1, os.cpu_count() or 1)
+
+
 _CHUNK = 256 * 1024
 _CONTENT_TYPES = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "image/jpeg"}
 
@@ -293,12 +302,25 @@ class LocalTransport(httpx.AsyncBaseTransport):
         if worker is not None and worker.poll() is not None:
             del self._workers[job["id"]]  # reaped: it exited without finishing the job
             return False
+        if not job.get("worker_pid"):
+            return False  # waiting for a free render slot: nothing was started yet
         # A job still queued a moment after its spawn is being started, not dead.
         if job["status"] == "queued" and time.time() - job["updated_at"] < 10:
             return True
         return store.renderer_alive(job)
 
+    def _busy_slots(self) -> int:
+        """Renders this process started that are still running (finished ones are reaped)."""
+        for video_id, worker in list(self._workers.items()):
+            if worker.poll() is not None:
+                del self._workers[video_id]
+        return len(self._workers)
+
     def _spawn(self, video_id: str) -> None:
+        """Start the job's renderer, or leave it queued while every render slot is busy:
+        a later retrieve (the SDK's wait, the gateway's poller) starts it when one frees."""
+        if self._busy_slots() >= max_workers():
+            return
         directory = store.job_dir(video_id)
         env = dict(os.environ)
         package_parent = str(Path(__file__).resolve().parents[2])
