@@ -115,7 +115,8 @@ class AsyncVideoClient:
         video = await self._engine.run(
             provider, provider.create(params), timeout=timeout, max_retries=max_retries
         )
-        return self._noted(provider, self._public(video, ref.provider, ref.model))
+        audio = provider.audio(params.extra_body)
+        return self._noted(provider, self._public(video, ref.provider, ref.model, audio=audio))
 
     async def retrieve(
         self,
@@ -493,7 +494,12 @@ class AsyncVideoClient:
             )
         known = {"size": video.size or vref.size, "seconds": video.seconds or vref.seconds}
         return (
-            self._public(video.model_copy(update=known), vref.provider, vref.model or video.model),
+            self._public(
+                video.model_copy(update=known),
+                vref.provider,
+                vref.model or video.model,
+                audio=vref.audio,
+            ),
             headers,
             provider.poll_interval,
         )
@@ -576,12 +582,17 @@ class AsyncVideoClient:
             data = chosen.read_bytes()
         return _inline_content(data, "image/webp" if source.derive == "thumbnail" else "image/jpeg")
 
-    def _public(self, video: Video, provider: str, model: str) -> Video:
-        """The video as callers see it: a routable id, the public model id, and usage."""
+    def _public(
+        self, video: Video, provider: str, model: str, *, audio: bool | None = None
+    ) -> Video:
+        """The video as callers see it: a routable id, the public model id, and usage
+        (``audio=False`` prices a silent video where sound changes the price)."""
         ref = _ids.ModelRef(provider, model or video.model)
         cls = providers.get(provider)
         echoes = cls is not None and cls.echoes_shape
-        shape = {} if echoes else {"size": video.size, "seconds": video.seconds}
+        shape: dict[str, Any] = {} if echoes else {"size": video.size, "seconds": video.seconds}
+        if audio is False:
+            shape = {"size": video.size, "seconds": video.seconds, "audio": False}
         update: dict[str, Any] = {
             "id": _ids.encode_video_id(provider, ref.model, video.id, **shape),
             "model": ref.public,
@@ -597,7 +608,9 @@ class AsyncVideoClient:
                 seconds = 0.0
             update["usage"] = Usage(
                 seconds=seconds,
-                cost_usd=_pricing.cost_usd(provider, ref.model, video.size, video.seconds),
+                cost_usd=_pricing.cost_usd(
+                    provider, ref.model, video.size, video.seconds, audio=audio
+                ),
             )
         return video.model_copy(update=update)
 

@@ -40,6 +40,8 @@ class VideoRef:
     upstream_id: str
     size: str = ""
     seconds: str = ""
+    # False when the video was made without sound where that changes its price.
+    audio: bool | None = None
 
 
 def parse_model(model: str) -> ModelRef:
@@ -72,11 +74,19 @@ def parse_model(model: str) -> ModelRef:
 
 
 def encode_video_id(
-    provider: str, model: str, upstream_id: str, *, size: str = "", seconds: str = ""
+    provider: str,
+    model: str,
+    upstream_id: str,
+    *,
+    size: str = "",
+    seconds: str = "",
+    audio: bool | None = None,
 ) -> str:
     if provider == DEFAULT_PROVIDER:
         return upstream_id
     fields = [model, upstream_id, size, seconds] if size or seconds else [model, upstream_id]
+    if audio is False:
+        fields = [model, upstream_id, size, seconds, "silent"]
     payload = "\0".join(fields).encode()
     return f"video_{provider}.{base64.urlsafe_b64encode(payload).decode().rstrip('=')}"
 
@@ -102,10 +112,14 @@ def decode_video_id(video_id: str) -> VideoRef:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise _malformed(video_id) from None
     fields = raw.split("\0")
-    if len(fields) not in (2, 4) or not all(fields[:2]) or providers.get(provider) is None:
+    if len(fields) not in (2, 4, 5) or not all(fields[:2]) or providers.get(provider) is None:
         raise _malformed(video_id)
-    size, seconds = fields[2:] if len(fields) == 4 else ("", "")
-    return VideoRef(provider, fields[0], fields[1], size, seconds)
+    if len(fields) == 5 and fields[4] != "silent":
+        raise _malformed(video_id)
+    size, seconds = fields[2:4] if len(fields) >= 4 else ("", "")
+    return VideoRef(
+        provider, fields[0], fields[1], size, seconds, False if len(fields) == 5 else None
+    )
 
 
 def _malformed(video_id: str) -> BadRequestError:

@@ -384,3 +384,20 @@ def test_sync_twin(_server: tuple[FakeRunwayState, str], state: FakeRunwayState)
     )
     assert video.status == "queued" and video.model == "runway/gen4.5"
     assert len(state.tasks) == 1
+
+
+async def test_a_silent_veo_video_is_priced_silent(
+    client: AsyncVideoClient, state: FakeRunwayState
+) -> None:
+    # Veo on Runway costs $0.40/s with sound and $0.20/s without (price table, §5).
+    created = await client.create(
+        "A cat", model="runway/veo3.1", seconds=8, size="1280x720", extra_body={"audio": False}
+    )
+    assert created.usage is not None and created.usage.cost_usd == pytest.approx(1.60)
+    # The id remembers it, so later calls price it the same.
+    again = await client.retrieve(created.id)
+    assert again.usage is not None and again.usage.cost_usd == pytest.approx(1.60)
+    loud = await client.create("A cat", model="runway/veo3.1", seconds=8, size="1280x720")
+    assert loud.usage is not None and loud.usage.cost_usd == pytest.approx(3.20)
+    [sent, _] = state.requests_for("POST", "/v1/text_to_video")
+    assert sent.json is not None and sent.json["audio"] is False

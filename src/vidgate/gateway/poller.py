@@ -325,7 +325,7 @@ class Poller:
             return
         if missing:
             await self._derive(location, missing)
-        settled = route.estimate(job.size, job.seconds)
+        settled = route.estimate(job.size, job.seconds, job.request.get("extra_body"))
         if await self.db.call(
             self.db.jobs.complete, job.id, storage_path=location, settled_cost=settled
         ):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .. import _ids, _pricing, providers
 from .._exceptions import APIError, BadRequestError
@@ -41,11 +42,17 @@ class Route:
     def capabilities(self) -> ModelCapabilities:
         return self.provider.capabilities(self.upstream_model)
 
-    def estimate(self, size: str, seconds: str) -> float:
-        """What a job costs at ``size`` and ``seconds``; unknown prices count as free."""
+    def estimate(
+        self, size: str, seconds: str, extra_body: Mapping[str, Any] | None = None
+    ) -> float:
+        """What a job costs at ``size`` and ``seconds`` (with these provider options, where
+        sound changes the price); unknown prices count as free."""
         if self.price_per_second is not None:
             return round(self.price_per_second * float(seconds), 4)
-        cost = _pricing.cost_usd(self.provider_name, self.upstream_model, size, seconds)
+        audio = self.provider.audio(extra_body or {})
+        cost = _pricing.cost_usd(
+            self.provider_name, self.upstream_model, size, seconds, audio=audio
+        )
         return cost or 0.0
 
     def priced(self, size: str, seconds: str) -> bool:

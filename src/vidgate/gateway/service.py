@@ -100,7 +100,7 @@ class VideoService:
             size=params.size,
             seconds=params.seconds,
             prompt=params.prompt,
-            estimated_cost=route.estimate(params.size, params.seconds),
+            estimated_cost=route.estimate(params.size, params.seconds, params.extra_body),
             priced=route.priced(params.size, params.seconds),
             created_at=int(time.time()),
             idempotency_key=idempotency_key or None,

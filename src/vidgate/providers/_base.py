@@ -164,6 +164,11 @@ class Provider:
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
 
+    def audio(self, extra_body: Mapping[str, Any]) -> bool | None:
+        """Whether a create with these provider options makes sound, where that changes the
+        price (``None``: the model's default, which the price table assumes)."""
+        return None
+
     def make_transport(self) -> Any:
         """The ``httpx`` transport of an in-process provider; ``None`` means the network."""
         return None

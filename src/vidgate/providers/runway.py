@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -190,6 +191,11 @@ class RunwayProvider(Provider):
                 code="invalid_value",
             )
         return _image_uri(ImageInput(url=value), param="last_frame")
+
+    def audio(self, extra_body: Mapping[str, Any]) -> bool | None:
+        # Veo on Runway is priced with and without sound (§5); ``audio`` picks which.
+        value = extra_body.get("audio")
+        return value if isinstance(value, bool) else None
 
     # -- flows -------------------------------------------------------------------------------
 
