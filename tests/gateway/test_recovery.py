@@ -11,6 +11,7 @@ from vidgate.gateway.app import build_state
 from vidgate.gateway.config import Settings
 from vidgate.gateway.poller import holder_alive, instance_id
 from vidgate.gateway.store import JobRecord
+from vidgate.gateway.webhooks import Event, Webhooks
 
 HOST = socket.gethostname()[:40]
 
@@ -79,6 +80,13 @@ async def test_recovery_leaves_live_submissions_alone(tmp_path: Path) -> None:
     for job in jobs.values():
         job.deployment = deployment
         state.db.jobs.insert(job)
+    emitted: list[tuple[str, str]] = []
+
+    class Recorder(Webhooks):
+        def emit(self, video_id: str, event: Event) -> None:
+            emitted.append((video_id, event))
+
+    state.videos.webhooks = Recorder([])
     await state.videos.recover()
     status = {i: (state.db.jobs.get(i) or _job(i, None, None)).status for i in jobs}
     assert status == {
@@ -88,6 +96,11 @@ async def test_recovery_leaves_live_submissions_alone(tmp_path: Path) -> None:
         "video_expired": "failed",
         "video_unclaimed": "failed",
     }
+    assert sorted(emitted) == [
+        ("video_dead_here", "video.failed"),
+        ("video_expired", "video.failed"),
+        ("video_unclaimed", "video.failed"),
+    ]
     failed = state.db.jobs.get("video_expired")
     assert failed is not None and failed.error is not None
     assert failed.error["code"] == "gateway_interrupted"

@@ -47,6 +47,7 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
     # aiohttp: measured faster than httpx on the hot path (see vidgate._transport).
     engine = engine or Engine(network="aiohttp")
     metrics = Metrics(collect_jobs=db.jobs.counts_by_status, collect_spend=db.jobs.spend_by_model)
+    webhooks = Webhooks(settings.general_settings.webhooks)
     poller = Poller(
         db=db,
         router=router,
@@ -54,7 +55,7 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
         storage=storage,
         metrics=metrics,
         concurrency=settings.general_settings.poll_concurrency,
-        webhooks=Webhooks(settings.general_settings.webhooks),
+        webhooks=webhooks,
     )
     limiter = RateLimiter()
     service = VideoService(
@@ -65,6 +66,7 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
         limiter=limiter,
         wake_poller=poller.wake,
         instance=poller.instance,
+        webhooks=webhooks,
     )
     return GatewayState(
         settings=settings,

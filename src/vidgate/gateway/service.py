@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .._engine import Engine
@@ -39,6 +39,7 @@ from .router import ModelRouter, Route
 from .storage import Storage
 from .store import Database, JobRecord
 from .store.jobs import BudgetExceeded
+from .webhooks import Webhooks
 
 log = logging.getLogger("vidgate.gateway")
 
@@ -61,6 +62,8 @@ class VideoService:
     # This gateway's name on leases: a job being submitted is held by it, so another
     # gateway's start-up recovery does not take an in-flight create for a crashed one.
     instance: str = "local"
+    # Subscribers told when recovery fails a job (the poller tells them about the rest).
+    webhooks: Webhooks = field(default_factory=lambda: Webhooks([]))
 
     # -- create ------------------------------------------------------------------------------
 
@@ -291,7 +294,7 @@ class VideoService:
                 and route.capabilities().idempotency
             )
             if route is None or not resend:
-                await self.db.call(
+                failed = await self.db.call(
                     self.db.jobs.fail,
                     job.id,
                     {
@@ -301,6 +304,8 @@ class VideoService:
                         "charged; please create it again.",
                     },
                 )
+                if failed:
+                    self.webhooks.emit(job.id, "video.failed")
                 continue
             params = self._params_from_record(job)
             params.idempotency_key = job.id
