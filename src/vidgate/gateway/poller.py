@@ -48,6 +48,7 @@ MAX_POLL_ERRORS = 40
 # The poll lease: long enough that a live poller renews it many times over before it ends (a
 # renewal is one short UPDATE), short enough that a dead gateway's jobs wait little.
 LEASE_SECONDS = 15.0
+WAKE_COALESCE = 0.02
 LEASE_RENEW_EVERY = 5.0
 
 
@@ -134,18 +135,23 @@ class Poller:
                 await asyncio.sleep(IDLE_WAIT)
 
     async def _tick(self) -> None:
-        now = time.time()
-        due = await self.db.call(self.db.jobs.due, now, self._concurrency * 4)
+        due, next_at = await self.db.call(self._scan, time.time(), self._concurrency * 4)
         for job in due:
             if job.id not in self._busy:
                 task = asyncio.create_task(self._guarded(job))
                 self._busy[job.id] = task
                 task.add_done_callback(self._forget(job.id))
-        next_at = await self.db.call(self.db.jobs.next_due_at)
         wait = IDLE_WAIT if next_at is None else min(IDLE_WAIT, max(0.01, next_at - time.time()))
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        # Every create wakes the poller; a short pause lets a burst of them share one scan
+        # instead of each paying for its own (they compete with the requests for the database).
+        await asyncio.sleep(WAKE_COALESCE)
+
+    def _scan(self, now: float, limit: int) -> tuple[list[JobRecord], float | None]:
+        """The due jobs and when the next one falls due, in one trip to a database thread."""
+        return self.db.jobs.due(now, limit), self.db.jobs.next_due_at()
 
     def _forget(self, job_id: str) -> Callable[[asyncio.Task[None]], None]:
         def forget(_task: asyncio.Task[None]) -> None:
