@@ -206,18 +206,9 @@ async def avideo_remix(
     )
 
 
-create_video = syncify(acreate_video)
-video_retrieve = syncify(avideo_retrieve)
-video_content = syncify(avideo_content)
-video_delete = syncify(avideo_delete)
-video_list = syncify(avideo_list)
-video_remix = syncify(avideo_remix)
-for _fn, _name in (
-    (create_video, "create_video"),
-    (video_retrieve, "video_retrieve"),
-    (video_content, "video_content"),
-    (video_delete, "video_delete"),
-    (video_list, "video_list"),
-    (video_remix, "video_remix"),
-):
-    _fn.__name__ = _fn.__qualname__ = _name
+create_video = syncify(acreate_video, "create_video")
+video_retrieve = syncify(avideo_retrieve, "video_retrieve")
+video_content = syncify(avideo_content, "video_content")
+video_delete = syncify(avideo_delete, "video_delete")
+video_list = syncify(avideo_list, "video_list")
+video_remix = syncify(avideo_remix, "video_remix")

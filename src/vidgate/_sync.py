@@ -49,12 +49,13 @@ def run(awaitable: Awaitable[T]) -> T:
     return result
 
 
-def syncify(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
-    """The sync twin of an async function: same parameters, same docs, blocking result."""
+def syncify(fn: Callable[P, Coroutine[Any, Any, T]], name: str) -> Callable[P, T]:
+    """The sync twin ``name`` of an async function: same parameters, same docs, blocking."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         return run(fn(*args, **kwargs))
 
     wrapper.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
+    wrapper.__name__ = wrapper.__qualname__ = name
     return wrapper
