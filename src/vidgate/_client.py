@@ -36,7 +36,7 @@ from ._validation import (
 )
 from .providers._base import ContentSource, CreateParams, Credentials, Order, Provider
 from .types.content import VideoContent
-from .types.video import Usage, Video, VideoContentVariant, VideoDeleted, VideoList
+from .types.video import CONTENT_TYPES, Usage, Video, VideoContentVariant, VideoDeleted, VideoList
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -578,9 +578,9 @@ class AsyncVideoClient:
                 finally:
                     await opened.aclose()
             thumbnail, spritesheet = await asyncio.to_thread(make_variants, video_path, Path(tmp))
-            chosen = thumbnail if source.derive == "thumbnail" else spritesheet
-            data = chosen.read_bytes()
-        return _inline_content(data, "image/webp" if source.derive == "thumbnail" else "image/jpeg")
+            variant = "thumbnail" if source.derive == "thumbnail" else "spritesheet"
+            data = (thumbnail if variant == "thumbnail" else spritesheet).read_bytes()
+        return _inline_content(data, CONTENT_TYPES[variant])
 
     def _public(
         self, video: Video, provider: str, model: str, *, audio: bool | None = None

@@ -35,9 +35,6 @@ T = TypeVar("T")
 
 _NETWORK = "network"
 
-# An open streamed response: headers now, body chunk by chunk.
-Streamed = Opened
-
 
 class Engine:
     """Sends requests for flows. One engine serves many calls and event loops; it keeps one
@@ -188,7 +185,7 @@ class Engine:
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> Streamed:
+    ) -> Opened:
         """Send ``request`` and return once the headers arrive, retrying as the policy allows.
         The caller owns the returned stream and must ``aclose`` it."""
         policy = RetryPolicy(

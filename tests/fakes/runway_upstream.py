@@ -45,6 +45,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.fakes.faults import Fault, path_matches, take_fault
+
 API_VERSION = "2024-11-06"
 GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
 VEO_RATIOS = ("1280:720", "720:1280", "1920:1080", "1080:1920")
@@ -80,17 +82,6 @@ class RecordedRequest:
     headers: dict[str, str]
     json: Any
     status: int = 0
-
-
-@dataclass
-class Fault:
-    method: str | None
-    path: str | None
-    status: int
-    headers: dict[str, str]
-    body: Any
-    times: int
-    served: int = 0
 
 
 @dataclass
@@ -143,7 +134,7 @@ class FakeRunwayState:
 
     def requests_for(self, method: str, path: str) -> list[RecordedRequest]:
         with self.lock:
-            return [r for r in self.requests if r.method == method and _matches(path, r.path)]
+            return [r for r in self.requests if r.method == method and path_matches(path, r.path)]
 
     def __post_init__(self) -> None:
         self._initial = {name: getattr(self, name) for name in _CONFIG}
@@ -156,13 +147,6 @@ class FakeRunwayState:
             self.requests.clear()
             self.tasks.clear()
             self.faults.clear()
-
-
-def _matches(pattern: str | None, path: str) -> bool:
-    if pattern is None:
-        return True
-    want, got = pattern.strip("/").split("/"), path.strip("/").split("/")
-    return len(want) == len(got) and all(w in (g, "{id}") for w, g in zip(want, got, strict=True))
 
 
 class _Error(Exception):
@@ -322,18 +306,8 @@ async def _endpoint(request: Request) -> Response:
     )
     with state.lock:
         state.requests.append(rec)
-        fault = next(
-            (
-                f
-                for f in state.faults
-                if f.served < f.times
-                and (f.method is None or f.method == rec.method)
-                and _matches(f.path, rec.path)
-            ),
-            None,
-        )
+        fault = take_fault(state.faults, rec.method, rec.path)
         if fault is not None:
-            fault.served += 1
             body = fault.body if fault.body is not None else {"error": "Injected fault."}
             response = _json(fault.status, body, fault.headers)
         else:

@@ -44,6 +44,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.fakes.faults import Fault, path_matches, take_fault
+
 # §11 models and their per-second prices in USD at 480p/720p/1080p (1080p: 1.5 models only).
 PRICES: dict[str, dict[str, float]] = {
     "grok-imagine-video": {"480p": 0.05, "720p": 0.07},
@@ -71,17 +73,6 @@ class RecordedRequest:
     headers: dict[str, str]
     json: Any
     status: int = 0
-
-
-@dataclass
-class Fault:
-    method: str | None
-    path: str | None
-    status: int
-    headers: dict[str, str]
-    body: Any
-    times: int
-    served: int = 0
 
 
 @dataclass
@@ -140,14 +131,7 @@ class FakeXAIState:
 
     def requests_for(self, method: str, path: str) -> list[RecordedRequest]:
         with self.lock:
-            return [r for r in self.requests if r.method == method and _matches(path, r.path)]
-
-
-def _matches(pattern: str | None, path: str) -> bool:
-    if pattern is None:
-        return True
-    want, got = pattern.strip("/").split("/"), path.strip("/").split("/")
-    return len(want) == len(got) and all(w in (g, "{id}") for w, g in zip(want, got, strict=True))
+            return [r for r in self.requests if r.method == method and path_matches(path, r.path)]
 
 
 class _Error(Exception):
@@ -279,18 +263,8 @@ async def _endpoint(request: Request) -> Response:
     )
     with state.lock:
         state.requests.append(rec)
-        fault = next(
-            (
-                f
-                for f in state.faults
-                if f.served < f.times
-                and (f.method is None or f.method == rec.method)
-                and _matches(f.path, rec.path)
-            ),
-            None,
-        )
+        fault = take_fault(state.faults, rec.method, rec.path)
         if fault is not None:
-            fault.served += 1
             body = fault.body if fault.body is not None else {"code": "fault", "error": "Injected."}
             response = _json(fault.status, body, fault.headers)
         else:

@@ -20,11 +20,6 @@ VARIANT_FILES: dict[str, str] = {
     "thumbnail": "thumbnail.webp",
     "spritesheet": "spritesheet.jpg",
 }
-CONTENT_TYPES: dict[str, str] = {
-    "video": "video/mp4",
-    "thumbnail": "image/webp",
-    "spritesheet": "image/jpeg",
-}
 REFERENCE_FILE = "reference.bin"
 
 

@@ -25,6 +25,7 @@ import httpx
 
 from .._home import vidgate_home
 from ..providers.local import PREVIEW
+from ..types.video import CONTENT_TYPES
 from . import store
 
 POLL_AFTER_MS = "250"
@@ -38,7 +39,6 @@ def max_workers() -> int:
 
 
 _CHUNK = 256 * 1024
-_CONTENT_TYPES = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "image/jpeg"}
 
 
 class _Error(Exception):
@@ -230,7 +230,7 @@ class LocalTransport(httpx.AsyncBaseTransport):
             raise _Error(
                 404, f"Content for video '{video_id}' was removed.", code="content_not_found"
             ) from None
-        headers = {"content-type": _CONTENT_TYPES[variant], "content-length": str(size)}
+        headers = {"content-type": CONTENT_TYPES[variant], "content-length": str(size)}
         return httpx.Response(200, headers=headers, stream=_FileStream(path))
 
     def _delete(self, video_id: str) -> httpx.Response:

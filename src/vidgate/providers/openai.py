@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from .._constants import USER_AGENT
 from ..types.capabilities import HD_SIZES, OPENAI_SIZES, ModelCapabilities
-from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoList
+from ..types.video import CONTENT_TYPES, Video, VideoContentVariant, VideoDeleted, VideoList
 from ._base import ContentSource, CreateParams, Flow, ImageInput, Order, Provider, Request
 
 # Spec §8.1: the guide and changelog (Mar 2026) add 16 and 20 s for both models, 1080p for pro.
@@ -35,8 +35,6 @@ _STATUS = {
     "cancelled": "failed",
     "expired": "failed",
 }
-
-_CONTENT_TYPES = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "image/jpeg"}
 
 
 class OpenAIProvider(Provider):
@@ -114,7 +112,7 @@ class OpenAIProvider(Provider):
         headers = {**self.headers(), "Accept": "application/binary"}
         params: dict[str, str] = {} if variant == "video" else {"variant": variant}
         request = Request("GET", self.videos_url(video_id, "content"), headers, params=params)
-        return ContentSource(request=request, content_type=_CONTENT_TYPES[variant])
+        return ContentSource(request=request, content_type=CONTENT_TYPES[variant])
         yield  # pragma: no cover - a flow that needs no metadata request
 
     def delete(self, video_id: str, *, model: str) -> Flow[VideoDeleted]:

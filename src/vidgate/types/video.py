@@ -13,6 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 VideoStatus = Literal["queued", "in_progress", "completed", "failed"]
 VideoContentVariant = Literal["video", "thumbnail", "spritesheet"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed"})
+# What each variant is served as (spec §2.3; the spritesheet's type is the guide's JPEG).
+CONTENT_TYPES: dict[str, str] = {
+    "video": "video/mp4",
+    "thumbnail": "image/webp",
+    "spritesheet": "image/jpeg",
+}
 
 
 class _Model(BaseModel):

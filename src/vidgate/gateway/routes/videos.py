@@ -13,9 +13,9 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from ..._exceptions import BadRequestError, NotFoundError
+from ...types.video import CONTENT_TYPES
 from ..body import parse_create, parse_remix
 from ..state import CallerDep, State
-from ..storage import CONTENT_TYPES
 from ..store import JobRecord
 
 router = APIRouter(tags=["videos"])
