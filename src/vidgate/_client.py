@@ -30,6 +30,7 @@ from ._poll import next_poll_interval, sleep_before_next_poll
 from ._validation import (
     InputReference,
     check_prompt,
+    check_extra_body,
     check_seconds,
     check_size,
     load_input_reference,
@@ -109,7 +110,7 @@ class AsyncVideoClient:
             seconds=check_seconds(seconds or caps.default_seconds, caps, model),
             size=check_size(size or caps.default_size, caps, model),
             input_reference=load_input_reference(input_reference, caps, model),
-            extra_body=dict(extra_body or {}),
+            extra_body=check_extra_body(dict(extra_body or {}), provider.reserved_fields, model),
             idempotency_key=_header(extra_headers, "idempotency-key"),
         )
         video = await self._engine.run(

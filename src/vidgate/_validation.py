@@ -135,6 +135,33 @@ def load_input_reference(value: Any, caps: ModelCapabilities, model: str) -> Ima
     )
 
 
+# Fields every provider's request is built from: ``extra_body`` may never override them.
+ALWAYS_RESERVED = frozenset({"model", "prompt", "seconds", "size", "input_reference", "n"})
+
+
+def check_extra_body(extra: Any, reserved: frozenset[str], model: str) -> dict[str, Any]:
+    """``extra_body`` as a dict, refusing any key that would change what is made or billed
+    (the adapter's ``reserved_fields``, compared case-insensitively, and the standard fields)."""
+    if extra is None:
+        return {}
+    if not isinstance(extra, dict):
+        raise BadRequestError(
+            f"Invalid type for 'extra_body': expected an object, got {type(extra).__name__}.",
+            param="extra_body",
+            code="invalid_type",
+        )
+    blocked = {name.lower() for name in reserved | ALWAYS_RESERVED}
+    for name in extra:
+        if not isinstance(name, str) or name.lower() in blocked:
+            raise BadRequestError(
+                f"'{name}' may not be set through extra_body for {model}: it changes what is "
+                "made or billed. Use the request's own parameters (seconds, size, model).",
+                param=str(name),
+                code="reserved_parameter",
+            )
+    return dict(extra)
+
+
 def sniff_image_type(data: bytes) -> str | None:
     """The MIME type of JPEG, PNG or WebP bytes, from their signature; else ``None``."""
     if data[:3] == b"\xff\xd8\xff":

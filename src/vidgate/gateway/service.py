@@ -27,7 +27,13 @@ from .._exceptions import (
     RateLimitError,
     UnprocessableEntityError,
 )
-from .._validation import check_prompt, check_seconds, check_size, load_input_reference
+from .._validation import (
+    check_extra_body,
+    check_prompt,
+    check_seconds,
+    check_size,
+    load_input_reference,
+)
 from ..providers._base import CreateParams
 from ..types.video import Video
 from .auth import Caller
@@ -84,7 +90,7 @@ class VideoService:
             ),
             size=check_size(body.size if body.size is not None else caps.default_size, caps, model),
             input_reference=load_input_reference(body.reference, caps, model),
-            extra_body=dict(body.extra),
+            extra_body=check_extra_body(body.extra, route.provider.reserved_fields, model),
         )
         fingerprint = body.fingerprint
         if idempotency_key:

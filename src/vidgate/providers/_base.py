@@ -160,6 +160,10 @@ class Provider:
     # Whether status responses repeat the request's size and seconds; if not, the SDK keeps
     # them in the video id so later calls can still report them.
     echoes_shape: ClassVar[bool] = False
+    # The provider's own wire names for what decides what is made and billed (duration,
+    # resolution, number of outputs, model, ...): ``extra_body`` may not set them, or a caller
+    # could be billed for 4 s while the provider makes (and charges) 20.
+    reserved_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
