@@ -29,8 +29,8 @@ from ._exceptions import (
 from ._poll import next_poll_interval, sleep_before_next_poll
 from ._validation import (
     InputReference,
-    check_prompt,
     check_extra_body,
+    check_prompt,
     check_seconds,
     check_size,
     load_input_reference,
