@@ -1,0 +1,572 @@
+"""The gateway's OpenAPI 3.1 document, served at ``GET /openapi.json``.
+
+The routes read raw request bodies (JSON or multipart, parsed in ``body.py``) and answer with
+``JSONResponse``, so FastAPI alone sees every path and query parameter but no request body and
+no response shape. :func:`build_openapi` starts from FastAPI's own document and completes each
+operation from what its route does: the bodies it parses, the objects it returns (the Video
+object of spec §3.1 plus ``usage``), and every error status it can answer, each in the OpenAI
+envelope (spec §4.1). Paths are served both bare and under ``/v1``; both get the same text.
+
+Example:
+    >>> app = create_app(settings)  # doctest: +SKIP
+    >>> install(app)                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+OPENAPI_PATH = "/openapi.json"
+
+Schema = dict[str, Any]
+
+_NULL: Schema = {"type": "null"}
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, _NULL]}
+
+
+def _obj(properties: dict[str, Schema], *, required: bool = True, **extra: Any) -> Schema:
+    """An object schema; every property is required unless ``required=False``. Unknown keys
+    are allowed, as the SDK's models accept them (forward compatible)."""
+    schema: Schema = {"type": "object", "properties": properties, **extra}
+    if required:
+        schema["required"] = list(properties)
+    return schema
+
+
+_STRING = {"type": "string"}
+_INTEGER = {"type": "integer"}
+_NUMBER = {"type": "number"}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": _obj(
+        {
+            "error": _obj(
+                {
+                    "message": _STRING,
+                    "type": _STRING,
+                    "param": _nullable(_STRING),
+                    "code": _nullable(_STRING),
+                }
+            )
+        },
+        description="OpenAI's error envelope; all four keys are always present.",
+    ),
+    "VideoError": _obj(
+        {"code": _STRING, "message": _STRING},
+        description="Why a job failed, e.g. moderation_blocked (spec §3.2).",
+    ),
+    "Usage": _obj(
+        {"seconds": _NUMBER, "cost_usd": _nullable(_NUMBER)},
+        description="Seconds of output and their price (null when the model is unpriced).",
+    ),
+    "Video": _obj(
+        {
+            "id": {"type": "string", "pattern": "^video_[0-9a-f]{48}$"},
+            "object": {"const": "video"},
+            "model": _STRING,
+            "status": {"enum": ["queued", "in_progress", "completed", "failed"]},
+            "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+            "created_at": _INTEGER,
+            "completed_at": _nullable(_INTEGER),
+            "expires_at": _nullable(_INTEGER),
+            "prompt": _nullable(_STRING),
+            "size": _STRING,
+            "seconds": _STRING,
+            "remixed_from_video_id": _nullable(_STRING),
+            "error": _nullable(_ref("VideoError")),
+            "usage": _ref("Usage"),
+        },
+        description="A video job (spec §3.1): nullable keys are present as null.",
+    ),
+    "VideoList": _obj(
+        {
+            "object": {"const": "list"},
+            "data": {"type": "array", "items": _ref("Video")},
+            "first_id": _nullable(_STRING),
+            "last_id": _nullable(_STRING),
+            "has_more": {"type": "boolean"},
+        }
+    ),
+    "VideoDeleted": _obj(
+        {"id": _STRING, "object": {"const": "video.deleted"}, "deleted": {"const": True}}
+    ),
+    "ImageReference": {
+        "type": "object",
+        "description": "A reference image by URL (https: or a base64 data: URL). file_id is "
+        "refused with 400 unsupported_parameter.",
+        "properties": {
+            "image_url": {"type": "string", "minLength": 1, "maxLength": 20971520},
+            "file_id": _STRING,
+        },
+    },
+    "CreateVideoJson": {
+        "type": "object",
+        "required": ["prompt"],
+        "description": "Unknown fields are passed to the provider (extra_body), except those "
+        "that change what is made or billed (400 reserved_parameter).",
+        "properties": {
+            "prompt": {"type": "string", "minLength": 1, "maxLength": 32000, "pattern": r"\S"},
+            "model": {"type": "string", "maxLength": 256, "examples": ["sora-2"]},
+            "seconds": {
+                "description": "A whole number of seconds the model offers.",
+                "anyOf": [
+                    {"type": "string", "pattern": r"^\s*[0-9]+\s*$", "maxLength": 32},
+                    {"type": "integer", "minimum": 1},
+                ],
+                "examples": ["4", "8", "12"],
+            },
+            "size": {
+                "type": "string",
+                "pattern": "^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$",
+                "examples": ["720x1280", "1280x720"],
+            },
+            "input_reference": _ref("ImageReference"),
+        },
+    },
+    "CreateVideoMultipart": {
+        "type": "object",
+        "required": ["prompt"],
+        "description": "What the openai SDK sends: text fields, the reference image as a "
+        "file part, or its URL as the bracketed field input_reference[image_url].",
+        "properties": {
+            "prompt": {"type": "string", "minLength": 1, "maxLength": 32000, "pattern": r"\S"},
+            "model": {"type": "string", "maxLength": 256, "examples": ["sora-2"]},
+            "seconds": {
+                "type": "string",
+                "pattern": r"^\s*[0-9]+\s*$",
+                "maxLength": 32,
+                "examples": ["4", "8"],
+            },
+            "size": {
+                "type": "string",
+                "pattern": "^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$",
+                "examples": ["720x1280"],
+            },
+            "input_reference": {"type": "string", "format": "binary"},
+            "input_reference[image_url]": {"type": "string", "minLength": 1},
+        },
+    },
+    "RemixVideo": {
+        "type": "object",
+        "required": ["prompt"],
+        "properties": {
+            "prompt": {"type": "string", "minLength": 1, "maxLength": 32000, "pattern": r"\S"}
+        },
+    },
+    "ModelList": _obj(
+        {
+            "object": {"const": "list"},
+            "data": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "id": _STRING,
+                        "object": {"const": "model"},
+                        "created": _INTEGER,
+                        "owned_by": _STRING,
+                    }
+                ),
+            },
+        }
+    ),
+    "KeyInfo": _obj(
+        {
+            "key_id": _STRING,
+            "key_name": _STRING,
+            "key_alias": _nullable(_STRING),
+            "models": {"type": "array", "items": _STRING},
+            "max_budget": _nullable(_NUMBER),
+            "rpm_limit": _nullable(_INTEGER),
+            "metadata": {"type": "object"},
+            "spend": _NUMBER,
+            "created_at": _INTEGER,
+            "expires_at": _nullable(_INTEGER),
+            "revoked": {"type": "boolean"},
+        },
+        description="A virtual key's settings and spend (never its plain text).",
+    ),
+    "GeneratedKey": {
+        "allOf": [
+            _ref("KeyInfo"),
+            _obj({"key": {"type": "string", "pattern": "^sk-vg-"}}),
+        ],
+        "description": "The new key: its plain text is in this response only.",
+    },
+    "GenerateKey": {
+        "type": "object",
+        "description": "LiteLLM's shape; unknown fields are accepted and ignored.",
+        "properties": {
+            "models": {"type": "array", "items": _STRING},
+            "max_budget": _nullable({"type": "number", "minimum": 0}),
+            "rpm_limit": _nullable({"type": "integer", "minimum": 1}),
+            "key_alias": _nullable({"type": "string", "maxLength": 200}),
+            "metadata": {"type": "object"},
+            "duration": _nullable(
+                {"type": "string", "pattern": r"^\s*[0-9]+\s*[smhdw]\s*$", "examples": ["30d"]}
+            ),
+            "expires_at": _nullable({"type": "integer", "minimum": 0}),
+        },
+    },
+    "DeleteKeys": {
+        "type": "object",
+        "description": "Plain keys (LiteLLM's keys) and/or key ids; at least one.",
+        "properties": {
+            "keys": {"type": "array", "items": _STRING},
+            "key_ids": {"type": "array", "items": _STRING},
+        },
+    },
+    "KeyInfoResponse": _obj({"key_id": _STRING, "info": _ref("KeyInfo")}),
+    "KeyList": _obj({"keys": {"type": "array", "items": _ref("KeyInfo")}}),
+    "KeysDeleted": _obj({"deleted_keys": {"type": "array", "items": _STRING}}),
+    "SpendLogEntry": _obj(
+        {
+            "request_id": _STRING,
+            "key_id": _STRING,
+            "model": _STRING,
+            "provider": _STRING,
+            "status": {"enum": ["queued", "in_progress", "completed", "failed"]},
+            "seconds": _STRING,
+            "size": _STRING,
+            "spend": _NUMBER,
+            "estimated_cost": _NUMBER,
+            "settled_cost": _nullable(_NUMBER),
+            "refunded": {"type": "boolean"},
+            "deleted": {"type": "boolean"},
+            "created_at": _INTEGER,
+            "completed_at": _nullable(_INTEGER),
+        }
+    ),
+    "Health": _obj({"status": _STRING}),
+    "Readiness": _obj({"status": {"enum": ["healthy", "starting", "unhealthy"]}, "db": _STRING}),
+}
+
+SECURITY_SCHEMES: dict[str, Schema] = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The master key (key management, every key's data) or a virtual key "
+        "(sk-vg-…, which owns the videos it creates).",
+    },
+    "apiKeyHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "api-key",
+        "description": "The same keys, as Azure OpenAI clients send them.",
+    },
+}
+_AUTHENTICATED: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyHeader": []}]
+
+_ERROR_TEXT = {
+    400: "Invalid request (param names the field).",
+    401: "Missing, unknown, revoked or expired key.",
+    403: "The key may not do this (master key required, or model not allowed).",
+    404: "No such resource for this key (another key's video is a 404 too).",
+    409: "The provider refused the request as conflicting (passed through).",
+    413: "The request body is larger than this gateway accepts.",
+    416: "The Range header asks for bytes past the end.",
+    422: "Idempotency-Key reused with another body, or the provider refused the input.",
+    429: "Rate limit of this key or of the provider; Retry-After says when to try again.",
+    500: "Internal error; the message names the request id.",
+    502: "The provider failed or rejected the gateway's credentials.",
+    503: "Not ready.",
+    504: "The provider did not answer in time.",
+}
+
+_REQUEST_ID = {
+    "x-request-id": {
+        "description": "This request's id (the openai SDK shows it on errors).",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^req_"},
+    }
+}
+_VIDEO_HEADERS = {
+    **_REQUEST_ID,
+    "openai-poll-after-ms": {
+        "description": "Sent while the video is unfinished: how long to wait before polling.",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+    "x-vidgate-cost-usd": {
+        "description": "The video's cost in USD (priced models only).",
+        "schema": {"type": "string", "pattern": r"^[0-9]+\.[0-9]{4}$"},
+    },
+}
+
+
+def _json(schema: Schema, description: str, headers: Schema | None = None) -> Schema:
+    return {
+        "description": description,
+        "headers": headers or _REQUEST_ID,
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
+def _errors(*codes: int) -> dict[str, Schema]:
+    """Error responses in the envelope; 413 (body cap) and 500 can come from any route."""
+    out: dict[str, Schema] = {}
+    for code in sorted({*codes, 413, 500}):
+        headers = dict(_REQUEST_ID)
+        if code == 429:
+            headers["retry-after"] = {"schema": {"type": "string"}}
+        out[str(code)] = _json(_ref("Error"), _ERROR_TEXT[code], headers)
+    return out
+
+
+def _json_body(name: str, *, required: bool) -> Schema:
+    # An empty body reads as {} (body.read_json_object).
+    return {"required": required, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+_UPSTREAM = (400, 401, 403, 404, 409, 422, 429, 502, 504)
+_CONTENT_TYPES = ("video/mp4", "image/webp", "image/jpeg")
+_BINARY: Schema = {"type": "string", "format": "binary"}
+
+# (method, path without /v1) -> what FastAPI cannot see: body, responses, auth.
+OPERATIONS: dict[tuple[str, str], Schema] = {
+    ("post", "/videos"): {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _ref("CreateVideoJson")},
+                "multipart/form-data": {
+                    "schema": _ref("CreateVideoMultipart"),
+                    "encoding": {
+                        "input_reference": {"contentType": "image/png, image/jpeg, image/webp"}
+                    },
+                },
+            },
+        },
+        "responses": {
+            "200": _json(_ref("Video"), "The new job (usually queued).", _VIDEO_HEADERS),
+            **_errors(*_UPSTREAM),
+        },
+    },
+    ("get", "/videos"): {
+        "responses": {
+            "200": _json(_ref("VideoList"), "The caller's videos."),
+            **_errors(400, 401, 404),
+        },
+    },
+    ("get", "/videos/{video_id}"): {
+        "responses": {
+            "200": _json(_ref("Video"), "The job as last recorded.", _VIDEO_HEADERS),
+            **_errors(401, 404),
+        },
+    },
+    ("delete", "/videos/{video_id}"): {
+        "responses": {
+            "200": _json(_ref("VideoDeleted"), "Deleted (an unfinished job is cancelled)."),
+            **_errors(401, 404),
+        },
+    },
+    ("post", "/videos/{video_id}/remix"): {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _ref("RemixVideo")},
+                "multipart/form-data": {"schema": _ref("RemixVideo")},
+            },
+        },
+        "responses": {
+            "200": _json(_ref("Video"), "The new job.", _VIDEO_HEADERS),
+            **_errors(*_UPSTREAM),
+        },
+    },
+    ("get", "/videos/{video_id}/content"): {
+        "parameters": [
+            {
+                "name": "Range",
+                "in": "header",
+                "required": False,
+                "description": "bytes=START-END; several ranges give multipart/byteranges.",
+                "schema": {"type": "string", "examples": ["bytes=0-1023"]},
+            }
+        ],
+        "responses": {
+            "200": {
+                "description": "The MP4, thumbnail (WebP) or spritesheet (JPEG).",
+                "headers": _REQUEST_ID,
+                "content": {t: {"schema": _BINARY} for t in _CONTENT_TYPES},
+            },
+            "206": {
+                "description": "The bytes the Range header asked for.",
+                "headers": _REQUEST_ID,
+                "content": {
+                    t: {"schema": _BINARY} for t in (*_CONTENT_TYPES, "multipart/byteranges")
+                },
+            },
+            **_errors(400, 401, 404),
+            "416": {
+                "description": _ERROR_TEXT[416],
+                "headers": {
+                    **_REQUEST_ID,
+                    "content-range": {"required": True, "schema": {"type": "string"}},
+                },
+                "content": {"text/plain": {"schema": _STRING}},
+            },
+        },
+    },
+    ("get", "/models"): {
+        "responses": {
+            "200": _json(_ref("ModelList"), "The models this key may use."),
+            **_errors(401),
+        },
+    },
+    ("post", "/key/generate"): {
+        "requestBody": _json_body("GenerateKey", required=False),
+        "responses": {
+            "200": _json(_ref("GeneratedKey"), "The new key."),
+            **_errors(400, 401, 403),
+        },
+    },
+    ("get", "/key/info"): {
+        "responses": {
+            "200": _json(_ref("KeyInfoResponse"), "The key's settings and spend."),
+            **_errors(400, 401, 404),
+        },
+    },
+    ("get", "/key/list"): {
+        "responses": {"200": _json(_ref("KeyList"), "Every key."), **_errors(401, 403)},
+    },
+    ("post", "/key/delete"): {
+        "requestBody": _json_body("DeleteKeys", required=True),
+        "responses": {
+            "200": _json(_ref("KeysDeleted"), "The ids of the revoked keys."),
+            **_errors(400, 401, 403, 404),
+        },
+    },
+    ("get", "/spend/logs"): {
+        "responses": {
+            "200": _json(
+                {"type": "array", "items": _ref("SpendLogEntry")}, "Spend entries, newest first."
+            ),
+            **_errors(400, 401, 403),
+        },
+    },
+    ("get", "/health/liveness"): {
+        "security": [],
+        "responses": {"200": _json(_ref("Health"), "The process is up."), **_errors()},
+    },
+    ("get", "/health/liveliness"): {
+        "security": [],
+        "responses": {"200": _json(_ref("Health"), "The process is up."), **_errors()},
+    },
+    ("get", "/health/readiness"): {
+        "security": [],
+        "responses": {
+            "200": _json(_ref("Readiness"), "Started, and the database answers."),
+            **_errors(),
+            "503": _json(_ref("Readiness"), "Starting, or the database does not answer."),
+        },
+    },
+    ("get", "/metrics"): {
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "Prometheus text format.",
+                "headers": _REQUEST_ID,
+                "content": {"text/plain": {"schema": _STRING}},
+            },
+            **_errors(),
+        },
+    },
+    ("get", OPENAPI_PATH): {
+        "security": [],
+        "responses": {
+            "200": _json({"type": "object", "required": ["openapi", "paths"]}, "This document."),
+            **_errors(),
+        },
+    },
+}
+
+
+def _clean_parameter(param: Schema) -> Schema:
+    """FastAPI writes optional query/header values as ``anyOf [T, null]``; on the wire a
+    value is either sent or not, so only ``T`` describes it."""
+    schema = param.get("schema", {})
+    options = schema.get("anyOf")
+    if isinstance(options, list):
+        kept = [s for s in options if s != _NULL]
+        if len(kept) == 1:
+            rest = {k: v for k, v in schema.items() if k != "anyOf"}
+            param = {**param, "schema": {**kept[0], **rest}}
+    return param
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """The complete OpenAPI 3.1 document of ``app``'s routes (see the module docstring).
+
+    An operation with no entry in :data:`OPERATIONS` keeps FastAPI's empty response schema,
+    which the gateway's tests refuse: a new route must be described here.
+    """
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        openapi_version="3.1.0",
+        summary=app.summary,
+        description=(
+            "OpenAI-compatible Videos API (every /videos path is also served under /v1), "
+            "with virtual keys and spend."
+        ),
+        routes=app.routes,
+    )
+    for path, item in doc.get("paths", {}).items():
+        key_path = path.removeprefix("/v1") if path.startswith("/v1/") else path
+        for method, operation in item.items():
+            extra = copy.deepcopy(OPERATIONS.get((method, key_path)))
+            if extra is None:
+                continue
+            params = [_clean_parameter(p) for p in operation.get("parameters", [])]
+            operation["parameters"] = params + extra.pop("parameters", [])
+            if not operation["parameters"]:
+                del operation["parameters"]
+            operation["responses"] = extra.pop("responses")
+            operation["security"] = extra.pop("security", _AUTHENTICATED)
+            operation.update(extra)
+    components = doc.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    # The validation error shapes FastAPI adds are never sent: errors.py answers 400 envelopes.
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    schemas.update(copy.deepcopy(SCHEMAS))
+    components["securitySchemes"] = copy.deepcopy(SECURITY_SCHEMES)
+    return doc
+
+
+def install(app: FastAPI) -> None:
+    """Make ``app.openapi()`` return :func:`build_openapi`'s document and serve it at
+    ``GET /openapi.json`` (no key needed: it describes the API, not anyone's data).
+
+    Call it once, after every router is included.
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app)
+        return app.openapi_schema
+
+    async def openapi_json() -> JSONResponse:
+        return JSONResponse(openapi())
+
+    app.add_api_route(
+        OPENAPI_PATH,
+        openapi_json,
+        methods=["GET"],
+        tags=["meta"],
+        summary="This OpenAPI document",
+    )
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+__all__ = ["OPENAPI_PATH", "OPERATIONS", "build_openapi", "install"]
