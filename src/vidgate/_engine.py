@@ -20,6 +20,7 @@ from ._exceptions import (
     APIStatusError,
     APITimeoutError,
     InternalServerError,
+    error_for_status,
 )
 from ._retry import (
     RetryPolicy,
@@ -70,12 +71,9 @@ class Engine:
         key = provider.name if provider.in_process else _NETWORK
         client = per_loop.get(key)
         if client is None:
-            if provider.in_process:
-                client = HttpxTransport(provider.make_transport())
-            elif self.network == "aiohttp":
-                client = AiohttpTransport()
-            else:
-                client = HttpxTransport()
+            if not provider.in_process:
+                return self._network_client()
+            client = HttpxTransport(provider.make_transport())
             per_loop[key] = client
         return client
 
@@ -229,6 +227,58 @@ class Engine:
             raise provider.parse_error(
                 Response(response.status_code, headers, body, url=request.url)
             )
+
+    async def fetch(
+        self, url: str, *, max_bytes: int, timeout: float, trusted_host: str | None = None
+    ) -> tuple[bytes, str | None]:
+        """GET a caller-named URL over the network client: the outbound URL guard checks it
+        and every redirect hop, the body is cut off past ``max_bytes`` and the whole fetch
+        past ``timeout`` seconds. Returns the body and its ``Content-Type``.
+
+        Raises:
+            PermissionDeniedError: the guard refused the URL or a redirect.
+            APIStatusError: the server answered an error status.
+            APIConnectionError / APITimeoutError: no answer, or not in time.
+            ValueError: the body is larger than ``max_bytes``.
+        """
+        request = Request("GET", url)
+        await check_url(url, trusted_host=trusted_host)
+        client = self._network_client()
+        try:
+            async with asyncio.timeout(timeout):
+                response = await client.send(request, timeout=timeout, trusted_host=trusted_host)
+                try:
+                    if response.status_code >= 400:
+                        raise error_for_status(response.status_code)(
+                            f"{_log.redact_url(url)} answered HTTP {response.status_code}.",
+                            status_code=response.status_code,
+                        )
+                    declared = response.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > max_bytes:
+                        raise ValueError(f"it is {declared} bytes; the limit is {max_bytes}")
+                    body = bytearray()
+                    async for chunk in response.chunks:
+                        body += chunk
+                        if len(body) > max_bytes:
+                            raise ValueError(f"it is larger than the limit of {max_bytes} bytes")
+                finally:
+                    await response.aclose()
+        except SendError as exc:
+            raise _connection_error(exc, request) from exc
+        except TimeoutError:
+            raise APITimeoutError(
+                f"Request to {_log.redact_url(url)} timed out after {timeout:g} s."
+            ) from None
+        return bytes(body), response.headers.get("content-type")
+
+    def _network_client(self) -> Transport:
+        loop = asyncio.get_running_loop()
+        per_loop = self._clients.setdefault(loop, {})
+        client = per_loop.get(_NETWORK)
+        if client is None:
+            client = AiohttpTransport() if self.network == "aiohttp" else HttpxTransport()
+            per_loop[_NETWORK] = client
+        return client
 
 
 def _host(provider: Provider) -> str | None:

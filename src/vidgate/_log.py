@@ -31,10 +31,32 @@ def redact_url(url: str) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     query = urlencode(
-        [(k, REDACTED if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query)],
+        [
+            (k, REDACTED if _SECRET_PARAM.search(k) else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ],
         safe="[]",
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+class RedactQueryFilter(logging.Filter):
+    """Redacts secret-looking query parameters in uvicorn's access log lines, whose third
+    argument is the request path with its query string."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        path = args[2] if isinstance(args, tuple) and len(args) >= 3 else None
+        if isinstance(path, str) and "?" in path and isinstance(args, tuple):
+            record.args = (*args[:2], redact_url(path), *args[3:])
+        return True
+
+
+def install_access_log_redaction(name: str = "uvicorn.access") -> None:
+    """Add :class:`RedactQueryFilter` to the access logger once."""
+    access = logging.getLogger(name)
+    if not any(isinstance(f, RedactQueryFilter) for f in access.filters):
+        access.addFilter(RedactQueryFilter())
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ._exceptions import BadRequestError, UnsupportedFeatureError
+from ._imageinfo import image_info, refusal, sniff
 from .providers._base import ImageInput
 from .types.capabilities import ModelCapabilities
 
@@ -52,9 +53,11 @@ def check_seconds(seconds: Any, caps: ModelCapabilities, model: str) -> str:
             code="invalid_type",
         )
     text = str(seconds).strip()
-    if not text.isdigit() or int(text) <= 0:
+    # ASCII digits only: str.isdigit() also takes '²' and other digits int() cannot read.
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) <= 0:
+        shown = text if len(text) <= 20 else text[:20] + "…"
         raise BadRequestError(
-            f"Invalid value for 'seconds': '{seconds}' is not a positive whole number of seconds.",
+            f"Invalid value for 'seconds': '{shown}' is not a positive whole number of seconds.",
             param="seconds",
             code="invalid_value",
         )
@@ -70,8 +73,9 @@ def check_seconds(seconds: Any, caps: ModelCapabilities, model: str) -> str:
 
 def check_size(size: Any, caps: ModelCapabilities, model: str) -> str:
     if not isinstance(size, str) or not _SIZE.match(size.strip()):
+        shown = repr(size) if len(repr(size)) <= 40 else repr(size)[:40] + "…"
         raise BadRequestError(
-            f"Invalid value for 'size': {size!r}; expected 'WIDTHxHEIGHT' such as '720x1280'.",
+            f"Invalid value for 'size': {shown}; expected 'WIDTHxHEIGHT' such as '720x1280'.",
             param="size",
             code="invalid_value",
         )
@@ -85,9 +89,29 @@ def check_size(size: Any, caps: ModelCapabilities, model: str) -> str:
     return text
 
 
-def load_input_reference(value: Any, caps: ModelCapabilities, model: str) -> ImageInput | None:
-    """A reference image from a ``(filename, bytes, content_type)`` tuple, a path, bytes, an
-    open binary file, or an ``https:``/``data:`` URL; checked to be a JPEG, PNG or WebP."""
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def reference_scheme(value: str) -> str | None:
+    """The lower-cased URL scheme of ``value`` (``https``, ``data``, ``file`` ...), or ``None``
+    for text that is not a URL. A one-letter "scheme" is a Windows drive (``C:\\x.png``)."""
+    match = _URL_SCHEME.match(value)
+    if match is None or len(match.group(1)) == 1:
+        return None
+    return match.group(1).lower()
+
+
+def load_input_reference(
+    value: Any, caps: ModelCapabilities, model: str, *, allow_paths: bool = False
+) -> ImageInput | None:
+    """A reference image from a ``(filename, bytes, content_type)`` tuple, bytes, an open
+    binary file, or an ``https:``/``http:``/``data:`` URL; checked to be a JPEG, PNG or WebP
+    of a sane size (from its header, before anything is decoded).
+
+    A path names a file on this machine, so it is read only with ``allow_paths=True``: the
+    SDK's convenience for a local script's own files. The gateway never passes it, so nothing
+    an HTTP caller sends can name a file on the gateway's host.
+    """
     if value is None:
         return None
     if not caps.image_input:
@@ -104,26 +128,32 @@ def load_input_reference(value: Any, caps: ModelCapabilities, model: str) -> Ima
         return _image(name, data, str(value[2]) if len(value) == 3 else None)
     if isinstance(value, bytes | bytearray):
         return _image("reference", bytes(value), None)
-    if isinstance(value, str) and value.startswith(("https://", "http://")):
-        return ImageInput(url=value)
-    if isinstance(value, str) and value.startswith("data:"):
-        header, sep, payload = value.partition(",")
-        if not sep or ";base64" not in header:
-            raise _bad_reference("a data URL must be base64-encoded")
-        try:
-            data = base64.b64decode(payload, validate=True)
-        except (binascii.Error, ValueError):
-            raise _bad_reference("the data URL is not valid base64") from None
-        return _image("reference", data, header[5:].split(";")[0] or None)
+    if isinstance(value, str):
+        scheme = reference_scheme(value)
+        if scheme in ("https", "http"):
+            return ImageInput(url=value)
+        if scheme == "data":
+            return _data_url(value)
+        if scheme is not None or not allow_paths:
+            raise _bad_reference(
+                "it must be an uploaded image, a data: URL or an https: URL"
+                + ("" if allow_paths else " (file paths are not accepted)"),
+                code="invalid_image_url" if scheme is not None else "invalid_image",
+            )
     if isinstance(value, str | os.PathLike):
+        if not allow_paths:
+            raise _bad_reference("file paths are not accepted here")
         path = Path(value)
+        if not path.is_file():
+            raise _bad_reference(f"'{path}' is not a readable file")
         try:
-            data = path.read_bytes()
+            with path.open("rb") as f:
+                data = f.read(MAX_REFERENCE_BYTES + 1)
         except OSError as exc:
             raise _bad_reference(f"cannot read '{path}': {exc.strerror or exc}") from None
         return _image(path.name, data, None)
     if hasattr(value, "read"):
-        data = value.read()
+        data = value.read(MAX_REFERENCE_BYTES + 1)
         if not isinstance(data, bytes | bytearray):
             raise _bad_reference("the file must be opened in binary mode ('rb')")
         return _image(Path(str(getattr(value, "name", "reference"))).name, bytes(data), None)
@@ -133,6 +163,19 @@ def load_input_reference(value: Any, caps: ModelCapabilities, model: str) -> Ima
         param="input_reference",
         code="invalid_type",
     )
+
+
+def _data_url(value: str) -> ImageInput:
+    header, sep, payload = value.partition(",")
+    if not sep or ";base64" not in header.lower():
+        raise _bad_reference("a data URL must be base64-encoded")
+    if len(payload) > MAX_REFERENCE_BYTES * 4 // 3 + 4:
+        raise _bad_reference(f"the image is larger than the limit of {MAX_REFERENCE_BYTES} bytes")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise _bad_reference("the data URL is not valid base64") from None
+    return _image("reference", data, header[5:].split(";")[0] or None)
 
 
 # Fields every provider's request is built from: ``extra_body`` may never override them.
@@ -164,31 +207,29 @@ def check_extra_body(extra: Any, reserved: frozenset[str], model: str) -> dict[s
 
 def sniff_image_type(data: bytes) -> str | None:
     """The MIME type of JPEG, PNG or WebP bytes, from their signature; else ``None``."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "image/jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-        return "image/png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+    return sniff(data)
 
 
 def _image(name: str, data: bytes, content_type: str | None) -> ImageInput:
     if len(data) > MAX_REFERENCE_BYTES:
-        raise _bad_reference(f"the image is {len(data)} bytes; the limit is {MAX_REFERENCE_BYTES}")
-    kind = sniff_image_type(data)
-    if kind is None:
+        raise _bad_reference(f"the image is larger than the limit of {MAX_REFERENCE_BYTES} bytes")
+    info = image_info(data)
+    if info is None:
         raise _bad_reference("it is not a readable JPEG, PNG or WebP image")
-    if content_type is None or content_type == "application/octet-stream":
-        content_type = kind
+    reason = refusal(info)
+    if reason is not None:
+        raise _bad_reference(reason, code="image_too_large")
+    # The bytes say what they are; a caller's label may be wrong or missing.
+    kind = content_type = info.content_type
+    name = name.replace("/", "_").replace("\\", "_")[:200] or "reference"
     if "." not in name:
         name += mimetypes.guess_extension(kind) or ""
     return ImageInput(filename=name, data=data, content_type=content_type)
 
 
-def _bad_reference(reason: str) -> BadRequestError:
+def _bad_reference(reason: str, *, code: str = "invalid_image") -> BadRequestError:
     return BadRequestError(
-        f"Invalid 'input_reference': {reason}.", param="input_reference", code="invalid_image"
+        f"Invalid 'input_reference': {reason}.", param="input_reference", code=code
     )
 
 

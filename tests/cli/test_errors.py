@@ -57,7 +57,7 @@ def test_missing_input_reference_file(cli: Cli, workdir: Path) -> None:
     assert_one_error_line(
         cli("create", "A fox", *SMALL, "--input-reference", str(missing)),
         exit_code=2,
-        contains=f"cannot read '{missing}'",
+        contains=f"'{missing}' is not a readable file",
     )
     assert _no_videos(cli)
 
@@ -99,7 +99,9 @@ def test_malformed_id(cli: Cli) -> None:
 def test_a_failed_job_prints_the_provider_code(cli: Cli, workdir: Path) -> None:
     # Passes the signature check, then fails in the renderer: a real provider-side failure.
     bogus = workdir / "bogus.png"
-    bogus.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"garbage" * 4)
+    bogus.write_bytes(
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00\x00\x00\x40" * 2 + b"garbage" * 4
+    )
 
     line = assert_one_error_line(
         cli("create", "A fox", *SMALL, "-i", str(bogus)),

@@ -49,7 +49,7 @@ def test_only_the_master_key_manages_keys(gateway: Gateway) -> None:
         assert http.get("/key/list").status_code == 403
         assert http.post("/key/delete", json={"keys": [key]}).status_code == 403
         other = gateway.new_key()
-        assert http.get("/key/info", params={"key": other}).status_code == 404
+        assert http.post("/key/info", json={"key": other}).status_code == 404
 
 
 def test_deleted_key_stops_working(gateway: Gateway) -> None:

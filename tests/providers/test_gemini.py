@@ -33,7 +33,7 @@ from vidgate import (
 from vidgate._engine import Engine
 from vidgate.local.render import render
 
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00\x00\x00\x40" * 2 + b"\x00" * 24  # 64x64
 MODEL = "gemini/gemini-omni-1.2-flash"
 _ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_BASE")
 

@@ -27,7 +27,7 @@ from vidgate._engine import Engine
 from vidgate.local.render import render
 from vidgate.providers.xai import SIZES
 
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00\x00\x00\x40" * 2 + b"\x00" * 24  # 64x64
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import vidgate as litellm
 from tests.fakes.openai_upstream import FakeOpenAIState, run_fake_openai
 from vidgate import OpenAIError, RateLimitError
 
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+# SOI, then a baseline frame header (SOF0) declaring 64x64: what the size check reads.
+JPEG = b"\xff\xd8\xff\xc0\x00\x11\x08\x00\x40\x00\x40\x03" + b"\x00" * 56
 
 
 @pytest.fixture(scope="module")

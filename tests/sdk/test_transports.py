@@ -17,7 +17,7 @@ from tests.fakes.openai_upstream import FakeOpenAIState, run_fake_openai
 from vidgate import APIConnectionError, APITimeoutError, AsyncVideoClient, InternalServerError
 from vidgate._engine import Engine
 
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00\x00\x00\x40" * 2 + b"\x00" * 24  # 64x64
 Network = Literal["httpx", "aiohttp"]
 
 

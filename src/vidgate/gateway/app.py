@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._engine import Engine
+from .._log import install_access_log_redaction
 from . import errors
 from .body import BodyLimitMiddleware
 from .config import Settings
@@ -26,7 +27,7 @@ from .metrics import Metrics, MetricsMiddleware
 from .poller import Poller
 from .router import ModelRouter
 from .routes import health, keys, models, spend, videos
-from .service import VideoService
+from .service import ReferencePolicy, VideoService
 from .state import GatewayState
 from .storage import Storage
 from .store import Database
@@ -58,6 +59,7 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
         webhooks=webhooks,
     )
     limiter = RateLimiter()
+    general = settings.general_settings
     service = VideoService(
         db=db,
         router=router,
@@ -67,6 +69,11 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
         wake_poller=poller.wake,
         instance=poller.instance,
         webhooks=webhooks,
+        references=ReferencePolicy(
+            allow_http=general.allow_http_references,
+            hosts=frozenset(host.lower() for host in general.reference_hosts),
+            timeout=general.reference_timeout,
+        ),
     )
     return GatewayState(
         settings=settings,
@@ -89,6 +96,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         >>> uvicorn.run(app, host="127.0.0.1", port=4000)   # doctest: +SKIP
     """
     state = build_state(settings or Settings(), engine=engine)
+    # Whatever server runs the app, its access log never shows a key sent in a query.
+    install_access_log_redaction()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,10 @@ from .._validation import MAX_REFERENCE_BYTES
 from .errors import GatewayError, payload_too_large
 
 _STANDARD = ("prompt", "model", "seconds", "size", "input_reference")
+# Longer values are refused before they reach a check that would echo them back.
+_FIELD_LIMITS = {"model": 256, "size": 32, "seconds": 32}
+MAX_JSON_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BodyLimitMiddleware:
@@ -112,12 +118,17 @@ def _is_form(request: Request) -> bool:
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object (an empty body is ``{}``)."""
+    """The body as a JSON object (an empty body is ``{}``), checked before any use: no
+    ``NaN``/``Infinity``, no number too large for a float, nesting at most
+    :data:`MAX_JSON_DEPTH` deep, and every string valid Unicode (no lone surrogates, which
+    would fail later when written to the database or sent upstream)."""
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise _nested_too_deep() from None
     except (ValueError, UnicodeDecodeError):
         raise BadRequestError(
             "We could not parse the JSON body of your request. (HINT: This likely means you "
@@ -126,7 +137,55 @@ async def read_json_object(request: Request) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise BadRequestError("The request body must be a JSON object.", code="invalid_json")
+    check_tree(data)
     return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is too large")
+    return value
+
+
+def _nested_too_deep() -> BadRequestError:
+    return BadRequestError(
+        f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep.", code="invalid_json"
+    )
+
+
+def check_tree(data: Any) -> None:
+    """Refuse nesting deeper than :data:`MAX_JSON_DEPTH` and strings that are not valid
+    Unicode, walking the parsed value without recursion."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            _check_text(value)
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise _nested_too_deep()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key)
+                stack.append((item, depth + 1))
+        else:
+            stack.extend((item, depth + 1) for item in value)
+
+
+def _check_text(text: str) -> None:
+    if _SURROGATE.search(text) is not None:
+        raise BadRequestError(
+            "The request contains a string that is not valid Unicode (a lone UTF-16 "
+            "surrogate such as \\ud800).",
+            code="invalid_unicode",
+        )
 
 
 async def read_fields(request: Request) -> dict[str, Any]:
@@ -143,6 +202,9 @@ async def read_fields(request: Request) -> dict[str, Any]:
         raise BadRequestError("Malformed multipart body.", code="invalid_body") from None
     fields: dict[str, Any] = {}
     for name, value in form.multi_items():
+        _check_text(name)
+        if isinstance(value, str):
+            _check_text(value)
         fields.setdefault(name, value)
     return fields
 
@@ -160,6 +222,14 @@ async def parse_create(request: Request) -> CreateBody:
         value = getattr(body, name)
         if value is not None and not isinstance(value, str):
             raise _invalid_type(name, "a string", value)
+    for name, limit in _FIELD_LIMITS.items():
+        value = getattr(body, name)
+        if isinstance(value, str) and len(value) > limit:
+            raise BadRequestError(
+                f"Invalid '{name}': {len(value)} characters long; the maximum is {limit}.",
+                param=name,
+                code="string_above_max_length",
+            )
     body.reference = await _reference(fields, multipart=_is_form(request))
     for name, value in fields.items():
         if name in _STANDARD or name.startswith("input_reference["):

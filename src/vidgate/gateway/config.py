@@ -115,6 +115,13 @@ class GeneralSettings(_Strict):
     redis_url: str | None = None
     # Where ``video.completed`` / ``video.failed`` events are POSTed (signed).
     webhooks: list[WebhookTarget] = Field(default_factory=list)
+    # ``input_reference: {"image_url": ...}``: the gateway fetches the image itself (through
+    # the outbound URL guard), so it is checked at create and a restart can resend it.
+    # ``http:`` URLs are refused unless allowed; hosts listed here may be private addresses
+    # (an image server on the operator's own network).
+    allow_http_references: bool = False
+    reference_hosts: list[str] = Field(default_factory=list)
+    reference_timeout: float = Field(default=15.0, gt=0, le=300)
 
 
 class Settings(_Strict):

@@ -36,10 +36,13 @@ class GatewayError(APIStatusError):
 
 
 def payload_too_large(limit: int) -> GatewayError:
+    # The rest of the body is never read, so the connection cannot carry another request:
+    # say so, rather than leave the client to find a reset connection.
     return GatewayError(
         413,
         f"The request body is larger than this gateway accepts ({limit} bytes).",
         code="request_too_large",
+        headers={"connection": "close"},
     )
 
 
@@ -80,8 +83,14 @@ def _response(exc: APIError, request: Request) -> JSONResponse:
     status = exc.status_code if isinstance(exc, APIStatusError) else 500
     headers: dict[str, str] = {}
     if isinstance(exc, APIStatusError):
-        # Only headers we chose to send (never an upstream's), e.g. Retry-After.
-        headers = {k: v for k, v in exc.headers.items() if k.lower().startswith("retry-after")}
+        # Only headers we chose to send (never an upstream's): Retry-After, and Connection
+        # on the gateway's own errors.
+        ours = isinstance(exc, GatewayError)
+        headers = {
+            k: v
+            for k, v in exc.headers.items()
+            if k.lower().startswith("retry-after") or (ours and k.lower() == "connection")
+        }
     return JSONResponse(exc.to_dict(), status_code=status or 500, headers=headers)
 
 

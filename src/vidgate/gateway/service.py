@@ -17,24 +17,30 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from .._engine import Engine
 from .._exceptions import (
     APIError,
+    APIStatusError,
     BadRequestError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     UnprocessableEntityError,
 )
+from .._log import redact_url
 from .._validation import (
+    MAX_REFERENCE_BYTES,
     check_extra_body,
     check_prompt,
     check_seconds,
     check_size,
     load_input_reference,
+    reference_scheme,
 )
-from ..providers._base import CreateParams
+from ..providers._base import CreateParams, ImageInput
+from ..types.capabilities import ModelCapabilities
 from ..types.video import Video
 from .auth import Caller
 from .body import CreateBody
@@ -70,6 +76,7 @@ class VideoService:
     instance: str = "local"
     # Subscribers told when recovery fails a job (the poller tells them about the rest).
     webhooks: Webhooks = field(default_factory=lambda: Webhooks([]))
+    references: ReferencePolicy = field(default_factory=lambda: ReferencePolicy())
 
     # -- create ------------------------------------------------------------------------------
 
@@ -89,7 +96,7 @@ class VideoService:
                 body.seconds if body.seconds is not None else caps.default_seconds, caps, model
             ),
             size=check_size(body.size if body.size is not None else caps.default_size, caps, model),
-            input_reference=load_input_reference(body.reference, caps, model),
+            input_reference=await self._reference(body.reference, caps, model),
             extra_body=check_extra_body(body.extra, route.provider.reserved_fields, model),
         )
         fingerprint = body.fingerprint
@@ -129,6 +136,18 @@ class VideoService:
         if caps.idempotency:
             params.idempotency_key = job.id
         return await self._submit(job, route, params)
+
+    async def _reference(
+        self, value: tuple[str, bytes, str] | str | None, caps: ModelCapabilities, model: str
+    ) -> ImageInput | None:
+        """The create's reference image, as bytes: an upload or ``data:`` URL as sent, an
+        ``https:`` URL fetched here through the outbound URL guard (capped and timed), so the
+        image is checked before any job exists. Never a path: see ``load_input_reference``."""
+        if isinstance(value, str) and caps.image_input:
+            scheme = reference_scheme(value)
+            if scheme in ("https", "http"):
+                value = await self.references.fetch(self.engine, value)
+        return load_input_reference(value, caps, model)
 
     async def _replay(self, caller: Caller, key: str, fingerprint: str) -> JobRecord | None:
         existing = await self.db.call(self.db.jobs.by_idempotency_key, caller.owner, key)
@@ -375,6 +394,49 @@ class VideoService:
                 code="rate_limit_exceeded",
                 headers=retry_after_header(wait),
             )
+
+
+@dataclass(frozen=True)
+class ReferencePolicy:
+    """How the gateway fetches a caller's ``input_reference`` URL (``general_settings``)."""
+
+    allow_http: bool = False
+    hosts: frozenset[str] = frozenset()
+    timeout: float = 15.0
+
+    async def fetch(self, engine: Engine, url: str) -> tuple[str, bytes, str]:
+        parts = urlsplit(url)
+        if parts.scheme.lower() == "http" and not self.allow_http:
+            raise _bad_url(url, "only https: URLs are fetched (http: is off on this gateway)")
+        host = (parts.hostname or "").lower()
+        try:
+            data, content_type = await engine.fetch(
+                url,
+                max_bytes=MAX_REFERENCE_BYTES,
+                timeout=self.timeout,
+                trusted_host=host if host in self.hosts else None,
+            )
+        except PermissionDeniedError as exc:
+            raise _bad_url(url, exc.message) from None
+        except APIStatusError as exc:
+            raise _bad_url(url, f"it answered HTTP {exc.status_code}") from None
+        except APIError as exc:  # connection failed or timed out
+            raise _bad_url(url, exc.message) from None
+        except ValueError as exc:  # over the size cap
+            raise _bad_url(url, f"the image {exc}") from None
+        name = parts.path.rsplit("/", 1)[-1] or "reference"
+        return name, data, content_type or "application/octet-stream"
+
+
+def _bad_url(url: str, reason: str) -> BadRequestError:
+    shown = redact_url(url)
+    if len(shown) > 200:
+        shown = shown[:200] + "…"
+    return BadRequestError(
+        f"Invalid 'input_reference': could not fetch {shown}: {reason}",
+        param="input_reference",
+        code="invalid_image_url",
+    )
 
 
 def _request_json(params: CreateParams) -> dict[str, Any]:

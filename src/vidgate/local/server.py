@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -335,6 +336,9 @@ class LocalTransport(httpx.AsyncBaseTransport):
                 start_new_session=True,
             )
         self._workers[video_id] = worker
+        # A thread that waits on it reaps the renderer the moment it exits, so a finished
+        # one never lingers as a zombie, even in a process that makes no further request.
+        threading.Thread(target=worker.wait, name=f"reap-{worker.pid}", daemon=True).start()
         store.update_job(video_id, worker_pid=worker.pid)
 
 

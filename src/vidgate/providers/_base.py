@@ -155,8 +155,6 @@ class Provider:
     poll_interval: ClassVar[float] = 5.0
     models: ClassVar[Mapping[str, ModelCapabilities]] = {}
     default_capabilities: ClassVar[ModelCapabilities | None] = None
-    # In-process providers (``local``) answer requests without a network.
-    in_process: ClassVar[bool] = False
     # Whether status responses repeat the request's size and seconds; if not, the SDK keeps
     # them in the video id so later calls can still report them.
     echoes_shape: ClassVar[bool] = False
@@ -172,6 +170,11 @@ class Provider:
         """Whether a create with these provider options makes sound, where that changes the
         price (``None``: the model's default, which the price table assumes)."""
         return None
+
+    @property
+    def in_process(self) -> bool:
+        """Whether requests go to an in-process server (``make_transport``), not the network."""
+        return False
 
     def make_transport(self) -> Any:
         """The ``httpx`` transport of an in-process provider; ``None`` means the network."""

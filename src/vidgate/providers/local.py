@@ -7,9 +7,11 @@ provider, needs no key, and doubles as the end-to-end test double.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from ..types.capabilities import HD_SIZES, OPENAI_SIZES, ModelCapabilities, seconds_range
+from ._base import CreateParams, Request
 from .openai import OpenAIProvider
 
 LOCAL_BASE = "http://local.vidgate.invalid/v1"
@@ -33,7 +35,6 @@ class LocalProvider(OpenAIProvider):
     poll_interval = 0.25
     models: ClassVar[dict[str, ModelCapabilities]] = {"preview": PREVIEW}
     default_capabilities: ClassVar[ModelCapabilities | None] = None
-    in_process = True
     send_images_inline = True
 
     def make_transport(self) -> Any:
@@ -41,7 +42,19 @@ class LocalProvider(OpenAIProvider):
 
         return LocalTransport()
 
+    # With an ``api_base`` the engine is a server elsewhere (a vidgate gateway serving
+    # ``local/preview``), reached over the network like any OpenAI-compatible server.
+    @property
+    def in_process(self) -> bool:
+        return self.credentials.api_base is None
+
     @property
     def api_base(self) -> str:
-        # The local engine has no endpoint to override: it always runs in process.
-        return LOCAL_BASE
+        base = self.credentials.api_base
+        return base.rstrip("/") if base else LOCAL_BASE
+
+    def build_create(self, params: CreateParams) -> Request:
+        if self.in_process:
+            return super().build_create(params)
+        # A gateway knows the model by its public name.
+        return super().build_create(replace(params, model=f"{self.name}/{params.model}"))

@@ -5,24 +5,33 @@ Only the master key creates, lists or deletes keys; any key may read its own inf
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..._exceptions import BadRequestError, NotFoundError
-from ..auth import require_admin
+from ..auth import Caller, require_admin
 from ..body import read_json_object
-from ..state import CallerDep, State
+from ..state import CallerDep, GatewayState, State
 from ..store.keys import hash_key
 
 router = APIRouter(tags=["keys"])
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_DURATION = re.compile(r"^\s*([0-9]{1,9})\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Bounds on what a key may hold, so every value fits the database's 64-bit integers and
+# finite floats (and JSON: ``Infinity`` is not JSON, so a stored one broke /key/list).
+MAX_BUDGET_USD = 1e9
+MAX_RPM = 1_000_000
+MAX_EXPIRES_AT = 253_402_300_799  # 9999-12-31T23:59:59Z
+MAX_DURATION_SECONDS = 100 * 365 * 86400
+MAX_MODELS = 1000
+MAX_METADATA_BYTES = 16 * 1024
 
 
 class GenerateKey(BaseModel):
@@ -30,13 +39,22 @@ class GenerateKey(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    models: list[str] = Field(default_factory=list)
-    max_budget: float | None = Field(default=None, ge=0)
-    rpm_limit: int | None = Field(default=None, ge=1)
+    models: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        default_factory=list, max_length=MAX_MODELS
+    )
+    max_budget: float | None = Field(default=None, ge=0, le=MAX_BUDGET_USD, allow_inf_nan=False)
+    rpm_limit: int | None = Field(default=None, ge=1, le=MAX_RPM)
     key_alias: str | None = Field(default=None, max_length=200)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    duration: str | None = None
-    expires_at: int | None = Field(default=None, ge=0)
+    duration: str | None = Field(default=None, max_length=32)
+    expires_at: int | None = Field(default=None, ge=0, le=MAX_EXPIRES_AT)
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
+        return value
 
 
 class DeleteKeys(BaseModel):
@@ -44,8 +62,22 @@ class DeleteKeys(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    keys: list[str] = Field(default_factory=list)
-    key_ids: list[str] = Field(default_factory=list)
+    keys: list[Annotated[str, Field(max_length=400)]] = Field(
+        default_factory=list, max_length=MAX_MODELS
+    )
+    key_ids: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=MAX_MODELS
+    )
+
+
+class KeyLookup(BaseModel):
+    """Body of ``POST /key/info``: the plain key to look up (never in a URL, where access
+    logs and proxies would keep it), or its id."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    key: str | None = Field(default=None, max_length=400)
+    key_id: str | None = Field(default=None, max_length=64)
 
 
 def parse_duration(text: str) -> int:
@@ -58,7 +90,14 @@ def parse_duration(text: str) -> int:
             param="duration",
             code="invalid_value",
         )
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0 or seconds > MAX_DURATION_SECONDS:
+        raise BadRequestError(
+            f"Invalid value for 'duration': '{text}' must be more than 0 s and at most 100 years.",
+            param="duration",
+            code="invalid_value",
+        )
+    return seconds
 
 
 def _model(cls: type[BaseModel], data: dict[str, Any]) -> Any:
@@ -77,9 +116,17 @@ async def generate_key(request: Request, state: State, caller: CallerDep) -> JSO
     """A new virtual key. Its plain text is in this response only."""
     require_admin(caller)
     body: GenerateKey = _model(GenerateKey, await read_json_object(request))
+    now = int(time.time())
     expires_at = body.expires_at
     if body.duration:
-        expires_at = int(time.time()) + parse_duration(body.duration)
+        expires_at = now + parse_duration(body.duration)
+    if expires_at is not None and expires_at <= now:
+        raise BadRequestError(
+            f"Invalid value for 'expires_at': {expires_at} is not in the future; a key that "
+            "has already expired would be useless.",
+            param="expires_at",
+            code="invalid_value",
+        )
     unknown = [m for m in body.models if m not in state.router.names()]
     if unknown and not state.settings.videos_settings:
         raise BadRequestError(
@@ -102,24 +149,45 @@ async def generate_key(request: Request, state: State, caller: CallerDep) -> JSO
 
 @router.get("/key/info")
 async def key_info(
+    request: Request,
     state: State,
     caller: CallerDep,
-    key: str | None = Query(default=None, max_length=400),
     key_id: str | None = Query(default=None, max_length=64),
 ) -> JSONResponse:
-    """A key's settings and spend: your own, or (master key) any key by ``key`` or ``key_id``."""
-    if key is None and key_id is None:
+    """A key's settings and spend: your own, or (master key) any key by ``key_id``. A plain
+    key is looked up with ``POST /key/info`` or the ``x-vidgate-key`` header, never a query."""
+    if "key" in request.query_params:
+        raise BadRequestError(
+            "Do not put an API key in a URL: URLs end up in access logs and proxies. Send it "
+            "as POST /key/info {\"key\": ...} or in the 'x-vidgate-key' header, or look the "
+            "key up by ?key_id=.",
+            param="key",
+            code="key_in_query",
+        )
+    plain = request.headers.get("x-vidgate-key")
+    return await _key_info(state, caller, KeyLookup(key=plain, key_id=key_id))
+
+
+@router.post("/key/info")
+async def key_info_post(request: Request, state: State, caller: CallerDep) -> JSONResponse:
+    """``/key/info`` with the key (or ``key_id``) in a JSON body."""
+    body: KeyLookup = _model(KeyLookup, await read_json_object(request))
+    return await _key_info(state, caller, body)
+
+
+async def _key_info(state: GatewayState, caller: Caller, lookup: KeyLookup) -> JSONResponse:
+    if lookup.key is None and lookup.key_id is None:
         if caller.key is None:
             raise BadRequestError(
-                "The master key has no key info; pass ?key_id= or ?key= to look one up.",
+                "The master key has no key info; pass key_id (or the key) to look one up.",
                 param="key_id",
                 code="missing_required",
             )
         record = await state.db.call(state.db.keys.get, caller.key.id)
-    elif key is not None:
-        record = await state.db.call(state.db.keys.by_hash, hash_key(key))
+    elif lookup.key is not None:
+        record = await state.db.call(state.db.keys.by_hash, hash_key(lookup.key))
     else:
-        record = await state.db.call(state.db.keys.get, key_id or "")
+        record = await state.db.call(state.db.keys.get, lookup.key_id or "")
     if record is None or (not caller.admin and (caller.key is None or record.id != caller.key.id)):
         # Another key's info is as unknown to a caller as a key that does not exist.
         raise NotFoundError("No such key.", param="key", code="not_found")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ class KeyRecord:
         }
 
 
+def _finite(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
+
+
 def _record(row: Any) -> KeyRecord:
     return KeyRecord(
         id=row.id,
@@ -68,7 +73,10 @@ def _record(row: Any) -> KeyRecord:
         key_prefix=row.key_prefix,
         alias=row.alias,
         models=json.loads(row.models_json),
-        max_budget=row.max_budget,
+        # A budget stored before budgets were bounded may be infinite: that means none.
+        max_budget=row.max_budget
+        if row.max_budget is None or math.isfinite(row.max_budget)
+        else None,
         rpm_limit=row.rpm_limit,
         metadata=json.loads(row.metadata_json),
         spend=float(row.spend),
