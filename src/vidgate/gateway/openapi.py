@@ -208,23 +208,56 @@ SCHEMAS: dict[str, Schema] = {
         "type": "object",
         "description": "LiteLLM's shape; unknown fields are accepted and ignored.",
         "properties": {
-            "models": {"type": "array", "items": _STRING},
-            "max_budget": _nullable({"type": "number", "minimum": 0}),
-            "rpm_limit": _nullable({"type": "integer", "minimum": 1}),
+            "models": {
+                "type": "array",
+                "maxItems": 1000,
+                "items": {"type": "string", "minLength": 1, "maxLength": 256},
+                "description": "Models the key may use (names this gateway serves).",
+            },
+            "max_budget": _nullable({"type": "number", "minimum": 0, "maximum": 1e9}),
+            "rpm_limit": _nullable({"type": "integer", "minimum": 1, "maximum": 1_000_000}),
             "key_alias": _nullable({"type": "string", "maxLength": 200}),
-            "metadata": {"type": "object"},
+            "metadata": {"type": "object", "description": "At most 16 KiB as JSON."},
             "duration": _nullable(
-                {"type": "string", "pattern": r"^\s*[0-9]+\s*[smhdw]\s*$", "examples": ["30d"]}
+                {
+                    "type": "string",
+                    "maxLength": 32,
+                    "pattern": r"^\s*[0-9]{1,9}\s*[smhdw]\s*$",
+                    "description": "Lifetime: 30s, 15m, 12h, 30d or 2w (at most 100 years).",
+                }
             ),
-            "expires_at": _nullable({"type": "integer", "minimum": 0}),
+            "expires_at": _nullable(
+                {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 253402300799,
+                    "description": "Unix time, in the future.",
+                }
+            ),
         },
     },
     "DeleteKeys": {
         "type": "object",
         "description": "Plain keys (LiteLLM's keys) and/or key ids; at least one.",
         "properties": {
-            "keys": {"type": "array", "items": _STRING},
-            "key_ids": {"type": "array", "items": _STRING},
+            "keys": {
+                "type": "array",
+                "maxItems": 1000,
+                "items": {"type": "string", "maxLength": 400},
+            },
+            "key_ids": {
+                "type": "array",
+                "maxItems": 1000,
+                "items": {"type": "string", "maxLength": 64},
+            },
+        },
+    },
+    "KeyLookup": {
+        "type": "object",
+        "description": "The plain key or the key id to look up (master key); empty: your own.",
+        "properties": {
+            "key": {"type": "string", "maxLength": 400},
+            "key_id": {"type": "string", "maxLength": 64},
         },
     },
     "KeyInfoResponse": _obj({"key_id": _STRING, "info": _ref("KeyInfo")}),
@@ -319,6 +352,11 @@ def _errors(*codes: int) -> dict[str, Schema]:
         headers = dict(_REQUEST_ID)
         if code == 429:
             headers["retry-after"] = {"schema": {"type": "string"}}
+        if code == 416:
+            headers["content-range"] = {
+                "required": True,
+                "schema": {"type": "string", "pattern": "^bytes \\*/[0-9]+$"},
+            }
         out[str(code)] = _json(_ref("Error"), _ERROR_TEXT[code], headers)
     return out
 
@@ -361,13 +399,13 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
     ("get", "/videos/{video_id}"): {
         "responses": {
             "200": _json(_ref("Video"), "The job as last recorded.", _VIDEO_HEADERS),
-            **_errors(401, 404),
+            **_errors(400, 401, 404),
         },
     },
     ("delete", "/videos/{video_id}"): {
         "responses": {
             "200": _json(_ref("VideoDeleted"), "Deleted (an unfinished job is cancelled)."),
-            **_errors(401, 404),
+            **_errors(400, 401, 404),
         },
     },
     ("post", "/videos/{video_id}/remix"): {
@@ -406,15 +444,7 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
                     t: {"schema": _BINARY} for t in (*_CONTENT_TYPES, "multipart/byteranges")
                 },
             },
-            **_errors(400, 401, 404),
-            "416": {
-                "description": _ERROR_TEXT[416],
-                "headers": {
-                    **_REQUEST_ID,
-                    "content-range": {"required": True, "schema": {"type": "string"}},
-                },
-                "content": {"text/plain": {"schema": _STRING}},
-            },
+            **_errors(400, 401, 404, 416),
         },
     },
     ("get", "/models"): {
@@ -431,6 +461,22 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
         },
     },
     ("get", "/key/info"): {
+        "parameters": [
+            {
+                "name": "x-vidgate-key",
+                "in": "header",
+                "required": False,
+                "description": "A plain key to look up (master key), kept out of the URL.",
+                "schema": {"type": "string", "maxLength": 400},
+            }
+        ],
+        "responses": {
+            "200": _json(_ref("KeyInfoResponse"), "The key's settings and spend."),
+            **_errors(400, 401, 404),
+        },
+    },
+    ("post", "/key/info"): {
+        "requestBody": _json_body("KeyLookup", required=False),
         "responses": {
             "200": _json(_ref("KeyInfoResponse"), "The key's settings and spend."),
             **_errors(400, 401, 404),
@@ -548,8 +594,11 @@ def install(app: FastAPI) -> None:
     """Make ``app.openapi()`` return :func:`build_openapi`'s document and serve it at
     ``GET /openapi.json`` (no key needed: it describes the API, not anyone's data).
 
-    Call it once, after every router is included.
+    Call it after every router is included; a second call changes nothing.
     """
+    if getattr(app.state, "openapi_installed", False):
+        return
+    app.state.openapi_installed = True
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
