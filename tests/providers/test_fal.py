@@ -292,8 +292,8 @@ def test_queue_host_without_scheme_is_https() -> None:
         ({"input_reference": PNG}, "input_reference"),  # a text-only app
         ({"model": KLING_I2V}, "input_reference"),  # an image app without an image
         ({"model": "fal/fal-ai/some-new-app"}, "model"),
-        ({"extra_body": {"duration": "10"}}, "extra_body.duration"),
-        ({"extra_body": {"aspect_ratio": "1:1"}}, "extra_body.aspect_ratio"),
+        ({"extra_body": {"duration": "10"}}, "duration"),
+        ({"extra_body": {"aspect_ratio": "1:1"}}, "aspect_ratio"),
     ],
 )
 async def test_values_the_model_cannot_honour_are_refused_before_sending(

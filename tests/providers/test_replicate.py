@@ -310,7 +310,7 @@ async def test_upstream_validation_error_names_the_field(
         ({"size": "1280x720"}, "size"),
         ({"model": KLING}, "input_reference"),  # image-to-video only
         ({"model": "replicate/acme/new-video-model"}, "model"),
-        ({"extra_body": {"resolution": "1080p"}}, "extra_body.resolution"),
+        ({"extra_body": {"resolution": "1080p"}}, "resolution"),
     ],
 )
 async def test_values_the_model_cannot_honour_are_refused_before_sending(

@@ -30,6 +30,12 @@ class AzureProvider(OpenAIProvider):
         "sora-2-pro": AZURE_SORA_2_PRO,
     }
     default_capabilities: ClassVar[ModelCapabilities | None] = AZURE_SORA_2
+    # The OpenAI body (providers.md §4.2, extra_body at its top level), plus the names the same
+    # Azure resource reads for size, length and count in its Sora 1 jobs API (§4.1: ``width``,
+    # ``height``, ``n_seconds``, ``n_variants``).
+    reserved_fields: ClassVar[frozenset[str]] = OpenAIProvider.reserved_fields | frozenset(
+        {"width", "height", "n_seconds", "n_variants"}
+    )
 
     def capabilities(self, model: str) -> ModelCapabilities:
         if model not in self.models and "pro" in model.lower():

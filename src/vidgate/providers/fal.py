@@ -160,6 +160,14 @@ class FalProvider(Provider):
         name: spec.capabilities for name, spec in FAL_MODELS.items()
     }
     default_capabilities: ClassVar[ModelCapabilities | None] = None
+    # ``extra_body`` is the app's input JSON itself (build_input). The inputs of the declared
+    # apps that set length, shape or the first frame (providers.md §7 "Model inputs": Kling
+    # ``duration``/``aspect_ratio``, Hailuo-02 ``resolution``, Wan 2.5 ``resolution``/
+    # ``aspect_ratio``, ``image_url``); the app, hence the model, is in the URL. None of these
+    # apps takes an output count or an audio switch.
+    reserved_fields: ClassVar[frozenset[str]] = frozenset(
+        {"duration", "aspect_ratio", "resolution", "image_url"}
+    )
 
     def __init__(self, credentials: Credentials) -> None:
         super().__init__(credentials)

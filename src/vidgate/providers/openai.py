@@ -55,6 +55,30 @@ class OpenAIProvider(Provider):
     }
     # Other names are models of some other OpenAI-compatible server: it validates them.
     default_capabilities: ClassVar[ModelCapabilities | None] = ModelCapabilities(remix=True)
+    # ``extra_body`` joins the top level of the create body (JSON or form fields), where OpenAI
+    # reads prompt/model/seconds/size/input_reference (openai-videos-api.md §2.1; refused
+    # everywhere already). Also refused: ``quality`` (§2.1, §8: outside the schema, meaning
+    # UNVERIFIED) and the length, frame, shape and output-count fields of the other servers this
+    # adapter speaks to (providers-2.md §2.11 Together, §2.12 OpenRouter, §3.1 vLLM-Omni, whose
+    # ``num_frames``/``fps`` set the length and whose ``extra_params`` object reaches the same
+    # pipeline arguments). ``generate_audio`` stays allowed: the price table has no audio split
+    # for any OpenAI-shaped model, and other servers' models are unpriced.
+    reserved_fields: ClassVar[frozenset[str]] = frozenset(
+        {
+            "quality",
+            "duration",
+            "resolution",
+            "ratio",
+            "aspect_ratio",
+            "width",
+            "height",
+            "short_edge",
+            "num_frames",
+            "fps",
+            "num_outputs_per_prompt",
+            "extra_params",
+        }
+    )
 
     # -- request building --------------------------------------------------------------------
 

@@ -165,6 +165,23 @@ class ReplicateProvider(Provider):
         name: spec.capabilities for name, spec in REPLICATE_MODELS.items()
     }
     default_capabilities: ClassVar[ModelCapabilities | None] = None
+    # ``extra_body`` joins the prediction's ``input`` (build_input; ``version`` and the rest of
+    # the body are out of its reach). The inputs of the declared models that set length, shape
+    # or the first frame (the model schemas cited at REPLICATE_MODELS above, providers.md §8:
+    # ``duration``, Hailuo-02 and Wan ``resolution``, Kling 2.1 ``mode`` (720p or 1080p, priced
+    # apart), Kling 2.0 ``aspect_ratio``, and the image fields). None takes an output count or
+    # an audio switch.
+    reserved_fields: ClassVar[frozenset[str]] = frozenset(
+        {
+            "duration",
+            "resolution",
+            "mode",
+            "aspect_ratio",
+            "first_frame_image",
+            "start_image",
+            "image",
+        }
+    )
 
     def __init__(self, credentials: Credentials) -> None:
         super().__init__(credentials)

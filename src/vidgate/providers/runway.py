@@ -104,6 +104,12 @@ class RunwayProvider(Provider):
         "veo3.1_fast": VEO3_1,
     }
     default_capabilities: ClassVar[ModelCapabilities | None] = None
+    # ``extra_body`` joins the top level of the create body (build_create). The fields the
+    # request's own parameters set (§5: ``model``, ``promptText``, ``ratio``, ``duration``,
+    # ``promptImage``) and ``outputFormat``, whose ProRes/HDR formats add credit surcharges
+    # (§5) the price table does not know. ``audio`` stays allowed: it picks the Veo models'
+    # audio or silent price through :meth:`audio`.
+    reserved_fields: ClassVar[frozenset[str]] = frozenset({*_OWNED, "outputFormat"})
 
     # -- request building --------------------------------------------------------------------
 

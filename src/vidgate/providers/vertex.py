@@ -131,6 +131,23 @@ class VertexProvider(Provider):
         "veo-2.0-generate-001": VEO_2,
     }
     default_capabilities: ClassVar[ModelCapabilities | None] = None
+    # ``extra_body`` keys land in ``parameters`` under their wire name or snake_case alias
+    # (build_body; only ``last_frame``, ``reference_images`` and ``labels`` go elsewhere), so
+    # both spellings of the §3 parameters that set the output count, length and shape are
+    # refused: ``sampleCount``, ``durationSeconds``, ``aspectRatio``, ``resolution``.
+    # ``generateAudio`` stays allowed: §3 gives one price for sound and silence (vertex.json);
+    # so does ``fps``, which sets the frame rate, not the billed seconds.
+    reserved_fields: ClassVar[frozenset[str]] = frozenset(
+        {
+            "sampleCount",
+            "sample_count",
+            "durationSeconds",
+            "duration_seconds",
+            "aspectRatio",
+            "aspect_ratio",
+            "resolution",
+        }
+    )
     gcs_api_base: ClassVar[str] = "https://storage.googleapis.com"
 
     # -- endpoints and credentials -----------------------------------------------------------

@@ -104,6 +104,14 @@ class XAIProvider(Provider):
         "grok-imagine-video-1.5-lite": GROK_IMAGINE_VIDEO_1_5,
     }
     default_capabilities: ClassVar[ModelCapabilities | None] = None
+    # ``extra_body`` joins the top level of the create body (build_create). The fields the
+    # request's own parameters set (§11: ``model``, ``prompt``, ``duration``, ``aspect_ratio``,
+    # ``resolution``, ``image``) and ``video``, a source video whose length the output may
+    # follow (§11 lists it in the create body; its effect on duration is UNVERIFIED).
+    # ``reference_images`` stays allowed: input images are billed apart from the per-second
+    # price and the table leaves them out for every image (xai.json); ``generate_audio``
+    # (REST name UNVERIFIED) has no separate price in §11.
+    reserved_fields: ClassVar[frozenset[str]] = frozenset({*_OWNED, "video"})
 
     # -- request building --------------------------------------------------------------------
 
