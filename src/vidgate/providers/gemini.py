@@ -96,10 +96,12 @@ class GeminiProvider(Provider):
     # ``extra_body`` joins the top level of the §2.2 ``CreateModelInteraction`` body and objects
     # merge into objects (build_body), so the whole ``response_format`` (which carries
     # ``aspect_ratio``, ``resolution`` and ``duration``) and ``input`` (prompt and image) are
-    # refused, as are those three names themselves. ``generation_config`` stays open (seed,
-    # temperature); §2.2 puts no length, shape or count in it. Omni has no audio switch.
+    # refused, as are those three names themselves, and ``responseFormat`` (Google's JSON
+    # parsers take the lowerCamelCase spelling of a field too). ``generation_config`` stays
+    # open (seed, temperature); §2.2 puts no length, shape or count in it. Omni has no audio
+    # switch.
     reserved_fields: ClassVar[frozenset[str]] = frozenset(
-        {"response_format", "input", "duration", "resolution", "aspect_ratio"}
+        {"response_format", "responseFormat", "input", "duration", "resolution", "aspect_ratio"}
     )
 
     # -- requests ----------------------------------------------------------------------------
