@@ -76,9 +76,11 @@ class Gateway:
         data: dict[str, Any] = yaml.safe_load(self.config_path.read_text())
         return data.get("general_settings") or {}
 
-    def start(self, *, extra_env: dict[str, str] | None = None) -> Gateway:
+    def start(
+        self, *, extra_env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()
+    ) -> Gateway:
         env = {**os.environ, "VIDGATE_HOME": str(self.home), **(extra_env or {})}
-        args = [sys.executable, "-m", "vidgate.cli.serve", "--port", str(self.port)]
+        args = [sys.executable, "-m", "vidgate.cli.serve", "--port", str(self.port), *extra_args]
         if self.config_path is not None:
             args += ["--config", str(self.config_path)]
         with self.log.open("ab") as log:

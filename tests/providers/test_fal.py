@@ -30,7 +30,7 @@ from vidgate.providers._base import Credentials
 from vidgate.providers.fal import FalProvider
 from vidgate.types.video import Video
 
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00\x00\x00\x40" * 2 + b"\x00" * 24  # 64x64
 KLING = "fal/fal-ai/kling-video/v2.1/master/text-to-video"
 KLING_I2V = "fal/fal-ai/kling-video/v2.1/master/image-to-video"
 ENV = ("FAL_KEY", "FAL_API_BASE", "FAL_QUEUE_RUN_HOST")

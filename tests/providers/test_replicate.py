@@ -35,7 +35,7 @@ from vidgate._ids import decode_video_id
 from vidgate.local.render import render
 from vidgate.types.video import Video
 
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00\x00\x00\x40" * 2 + b"\x00" * 24  # 64x64
 HAILUO = "replicate/minimax/hailuo-02"
 KLING = "replicate/kwaivgi/kling-v2.1"
 ENV = ("REPLICATE_API_TOKEN", "REPLICATE_BASE_URL")
