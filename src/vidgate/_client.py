@@ -110,7 +110,7 @@ class AsyncVideoClient:
             seconds=check_seconds(seconds or caps.default_seconds, caps, model),
             size=check_size(size or caps.default_size, caps, model),
             input_reference=load_input_reference(input_reference, caps, model, allow_paths=True),
-            extra_body=check_extra_body(dict(extra_body or {}), provider.reserved_fields, model),
+            extra_body=check_extra_body(dict(extra_body or {}), provider, model, operator=True),
             idempotency_key=_header(extra_headers, "idempotency-key"),
         )
         video = await self._engine.run(

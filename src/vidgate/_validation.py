@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from ._exceptions import BadRequestError, UnsupportedFeatureError
 from ._imageinfo import image_info, refusal, sniff
-from .providers._base import ImageInput
+from .providers._base import ImageInput, Provider
 from .types.capabilities import ModelCapabilities
 
 MAX_REFERENCE_BYTES = 20 * 1024 * 1024
@@ -182,9 +182,14 @@ def _data_url(value: str) -> ImageInput:
 ALWAYS_RESERVED = frozenset({"model", "prompt", "seconds", "size", "input_reference", "n"})
 
 
-def check_extra_body(extra: Any, reserved: frozenset[str], model: str) -> dict[str, Any]:
-    """``extra_body`` as a dict, refusing any key that would change what is made or billed
-    (the adapter's ``reserved_fields``, compared case-insensitively, and the standard fields)."""
+def check_extra_body(
+    extra: Any, provider: Provider, model: str, *, operator: bool
+) -> dict[str, Any]:
+    """``extra_body`` as a dict, refusing any key that would change what is made or billed:
+    the adapter's ``reserved_fields`` and the standard fields (compared case-insensitively),
+    also inside the objects the adapter merges into its own; and, unless the caller is the
+    account's ``operator`` (the SDK's user, not a gateway tenant), the adapter's
+    ``operator_fields``."""
     if extra is None:
         return {}
     if not isinstance(extra, dict):
@@ -193,16 +198,35 @@ def check_extra_body(extra: Any, reserved: frozenset[str], model: str) -> dict[s
             param="extra_body",
             code="invalid_type",
         )
-    blocked = {name.lower() for name in reserved | ALWAYS_RESERVED}
-    for name in extra:
-        if not isinstance(name, str) or name.lower() in blocked:
+    blocked = {name.lower() for name in provider.reserved_fields | ALWAYS_RESERVED}
+    merged = {name.lower() for name in provider.merged_objects}
+    tenant_blocked = set() if operator else {n.lower() for n in provider.operator_fields}
+    for name, value in extra.items():
+        folded = str(name).lower()
+        if not isinstance(name, str) or folded in blocked:
+            raise _reserved(str(name), model)
+        if folded in tenant_blocked:
             raise BadRequestError(
-                f"'{name}' may not be set through extra_body for {model}: it changes what is "
-                "made or billed. Use the request's own parameters (seconds, size, model).",
-                param=str(name),
-                code="reserved_parameter",
+                f"'{name}' may not be set by a gateway's caller: it chooses the account, "
+                "project or storage a job uses. The gateway's operator sets it in the "
+                "deployment's params.",
+                param=name,
+                code="operator_parameter",
             )
+        if folded in merged and isinstance(value, dict):
+            for inner in value:
+                if not isinstance(inner, str) or inner.lower() in blocked:
+                    raise _reserved(f"{name}.{inner}", model)
     return dict(extra)
+
+
+def _reserved(name: str, model: str) -> BadRequestError:
+    return BadRequestError(
+        f"'{name}' may not be set through extra_body for {model}: it changes what is made or "
+        "billed. Use the request's own parameters (seconds, size, model).",
+        param=name,
+        code="reserved_parameter",
+    )
 
 
 def sniff_image_type(data: bytes) -> str | None:

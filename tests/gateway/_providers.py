@@ -400,8 +400,9 @@ class Vertex(Upstream):
     refuse_prompt, refuse_message = "BLOCK", vertex_upstream.RAI_REASON
     unsupported = (({"seconds": "5"}, "seconds"), ({"size": "960x960"}, "size"))
     download_path = "/storage/v1/b/"
-    # Inline base64 output has no link to expire; output to a bucket does.
-    expiry_extra: ClassVar[dict[str, Any]] = {"storage_uri": "gs://e2e-bucket/out/"}
+    # Inline base64 output has no link to expire; output to a bucket does. The bucket is the
+    # operator's choice (a tenant may not set it), so it is in the deployment's params.
+    bucket = "gs://e2e-bucket/out/"
     project, location = "e2e-project", "europe-west4"
 
     def __init__(self, state: Any, base_url: str, video: bytes, key_file: Path) -> None:
@@ -413,7 +414,7 @@ class Vertex(Upstream):
     def credentials(self) -> dict[str, Any]:
         # Project and region ride in api_base; the key file's token_uri is the fake's.
         base = f"{self.base_url}/v1/projects/{self.project}/locations/{self.location}"
-        return {"api_key": str(self.key_file), "api_base": base}
+        return {"api_key": str(self.key_file), "api_base": base, "storage_uri": self.bucket}
 
     def shape(self, body: dict[str, Any]) -> dict[str, Any]:
         return {k: body["parameters"].get(k) for k in self.wire}

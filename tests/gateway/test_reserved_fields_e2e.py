@@ -198,3 +198,56 @@ def test_a_reserved_field_is_refused_in_a_multipart_create_too(
     assert refused.json()["error"]["code"] == "reserved_parameter"
     assert _upstream_creates(target, marker) == 0
     assert _spend(gw, key) == 0.0
+
+
+# A tenant may not pick whose project or bucket a job uses, nor reach a reserved field inside
+# an object the adapter merges into its own.
+REFUSED_FIELDS = [
+    ("vertex", "vertex_project", "someone-elses-project", "vertex_project", "operator_parameter"),
+    ("vertex", "storage_uri", "gs://attacker/out/", "storage_uri", "operator_parameter"),
+    (
+        "gemini",
+        "webhook_config",
+        {"uris": ["https://x.test"]},
+        "webhook_config",
+        "operator_parameter",
+    ),
+    (
+        "gemini",
+        "generation_config",
+        {"video_config": {"task": "upscale"}},
+        "generation_config.video_config",
+        "reserved_parameter",
+    ),
+]
+
+
+@pytest.mark.parametrize(("provider", "field", "value", "param", "code"), REFUSED_FIELDS)
+def test_tenant_cannot_choose_the_account_or_reach_inside_merged_objects(
+    gateway_and_targets: tuple[Gateway, dict[str, Target]],
+    provider: str,
+    field: str,
+    value: Any,
+    param: str,
+    code: str,
+) -> None:
+    gw, targets = gateway_and_targets
+    target = targets[provider]
+    key = gw.new_key()
+    marker = token()
+    with gw.http(key) as http:
+        refused = http.post(
+            "/v1/videos",
+            json={
+                "model": target.public,
+                "prompt": f"A harbour {marker}",
+                "seconds": target.seconds,
+                "size": target.size,
+                field: value,
+            },
+        )
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert (error["param"], error["code"]) == (param, code)
+    assert _upstream_creates(target, marker) == 0
+    assert _jobs(gw, key, marker) == [] and _spend(gw, key) == 0.0

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import contextlib
+import json
 import os
 import subprocess
 import sys

@@ -282,7 +282,7 @@ def test_no_extra_body_can_change_a_field_carrying_seconds_or_size(provider: str
             extra = _nested(suffix, SNEAKED)
             tried += 1
             try:
-                check_extra_body(extra, cls.reserved_fields, model)
+                check_extra_body(extra, adapter, model, operator=True)
             except BadRequestError as exc:
                 assert exc.code == "reserved_parameter" and exc.param == suffix[0]
                 continue
@@ -291,3 +291,29 @@ def test_no_extra_body_can_change_a_field_carrying_seconds_or_size(provider: str
                 f"{provider}/{model}: extra_body {extra} changed {'.'.join(map(str, path))}"
             )
     assert tried
+
+
+async def test_merged_objects_are_checked_and_operator_fields_are_the_sdk_users() -> None:
+    from vidgate.providers.gemini import GeminiProvider
+    from vidgate.providers.vertex import VertexProvider
+
+    gemini = GeminiProvider(Credentials(api_key="k"))
+    with pytest.raises(BadRequestError) as info:
+        check_extra_body(
+            {"generation_config": {"Video_Config": {"task": "upscale"}}},
+            gemini,
+            "gemini/x",
+            operator=True,
+        )
+    assert info.value.param == "generation_config.Video_Config"
+    # What generation_config is for stays open.
+    assert check_extra_body(
+        {"generation_config": {"seed": 3, "temperature": 0.5}}, gemini, "gemini/x", operator=False
+    ) == {"generation_config": {"seed": 3, "temperature": 0.5}}
+    vertex = VertexProvider(Credentials(api_key="k"))
+    extra = {"vertex_project": "p", "storage_uri": "gs://b/o/"}
+    # The SDK's user holds the account: they choose project and bucket.
+    assert check_extra_body(extra, vertex, "vertex/veo", operator=True) == extra
+    with pytest.raises(BadRequestError) as info:
+        check_extra_body(extra, vertex, "vertex/veo", operator=False)
+    assert info.value.code == "operator_parameter" and info.value.param == "vertex_project"

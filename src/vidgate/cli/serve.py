@@ -86,6 +86,9 @@ def serve(
         typer.echo("vidgate serve: no config: serving the offline engine as 'local/preview'.")
     typer.echo(f"vidgate serve: listening on http://{_url_host(host)}:{port}/v1")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if log_level.lower() in ("debug", "trace"):
+        # vidgate's own debug lines (each upstream request, redacted); libraries stay quiet.
+        logging.getLogger("vidgate").setLevel(logging.DEBUG)
     uvicorn.run(
         app,
         host=host,

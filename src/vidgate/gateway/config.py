@@ -51,6 +51,9 @@ class DeploymentParams(BaseModel):
     api_base: str | None = None
     organization: str | None = None
     extra_headers: dict[str, str] = Field(default_factory=dict)
+    # Provider options sent with every create on this deployment (the operator's, so they may
+    # include what a caller may not set, such as ``vertex_project`` or ``storage_uri``).
+    extra_body: dict[str, Any] = Field(default_factory=dict)
     # Overrides the price table (USD per second of output) for this deployment.
     price_per_second: float | None = Field(default=None, ge=0)
     weight: float = Field(default=1.0, gt=0)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _ids, _pricing, providers
 from .._exceptions import APIError, BadRequestError
+from .._validation import check_extra_body
 from ..providers._base import Credentials, Provider
 from ..types.capabilities import ModelCapabilities
 from .config import LOCAL_MODEL, ConfigError, Deployment, DeploymentParams, Settings
@@ -34,6 +35,9 @@ class Route:
     timeout: float | None = None
     max_retries: int | None = None
     poll_interval: float | None = None
+    # Provider options the operator set for this deployment (``vertex_project``, ...): sent
+    # with every create, under whatever the caller may add.
+    default_extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def provider_name(self) -> str:
@@ -203,6 +207,10 @@ def _route(dep: Deployment, where: str) -> Route:
         provider.capabilities(ref.model)
     except APIError as exc:
         raise ConfigError(f"{where}.params.model: {exc.message}") from None
+    try:
+        check_extra_body(params.extra_body, provider, params.model, operator=True)
+    except APIError as exc:
+        raise ConfigError(f"{where}.params.extra_body: {exc.message}") from None
     return Route(
         deployment_id=dep.deployment_id,
         public_model=dep.model_name,
@@ -213,6 +221,10 @@ def _route(dep: Deployment, where: str) -> Route:
         timeout=params.timeout,
         max_retries=params.max_retries,
         poll_interval=params.poll_interval,
+        default_extra={
+            **{k: v for k, v in (params.model_extra or {}).items() if k in cls.operator_fields},
+            **params.extra_body,
+        },
     )
 
 

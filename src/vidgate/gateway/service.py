@@ -97,7 +97,10 @@ class VideoService:
             ),
             size=check_size(body.size if body.size is not None else caps.default_size, caps, model),
             input_reference=await self._reference(body.reference, caps, model),
-            extra_body=check_extra_body(body.extra, route.provider.reserved_fields, model),
+            extra_body={
+                **route.default_extra,
+                **check_extra_body(body.extra, route.provider, model, operator=False),
+            },
         )
         fingerprint = body.fingerprint
         if idempotency_key:

@@ -162,6 +162,13 @@ class Provider:
     # resolution, number of outputs, model, ...): ``extra_body`` may not set them, or a caller
     # could be billed for 4 s while the provider makes (and charges) 20.
     reserved_fields: ClassVar[frozenset[str]] = frozenset()
+    # ``extra_body`` objects the adapter merges into its own (``generation_config``): their
+    # keys are held to ``reserved_fields`` too.
+    merged_objects: ClassVar[frozenset[str]] = frozenset()
+    # Options that pick whose account, project or bucket a job uses (``vertex_project``,
+    # ``storage_uri``): the SDK's caller is the account holder and may set them; a gateway's
+    # caller is a tenant and may not (the operator sets them in the deployment's params).
+    operator_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials

@@ -101,8 +101,22 @@ class GeminiProvider(Provider):
     # open (seed, temperature); §2.2 puts no length, shape or count in it. Omni has no audio
     # switch.
     reserved_fields: ClassVar[frozenset[str]] = frozenset(
-        {"response_format", "responseFormat", "input", "duration", "resolution", "aspect_ratio"}
+        {
+            "response_format",
+            "responseFormat",
+            "input",
+            "duration",
+            "resolution",
+            "aspect_ratio",
+            "video_config",
+            "videoConfig",
+        }
     )
+    # Objects are merged into the body's own one level deep, so a reserved name inside
+    # ``generation_config`` (``video_config`` carries the task) is refused as well.
+    merged_objects: ClassVar[frozenset[str]] = frozenset({"generation_config", "generationConfig"})
+    # Where Google calls back about the job: the gateway's operator decides, not a tenant.
+    operator_fields: ClassVar[frozenset[str]] = frozenset({"webhook_config", "webhookConfig"})
 
     # -- requests ----------------------------------------------------------------------------
 

@@ -149,6 +149,12 @@ class VertexProvider(Provider):
         }
     )
     gcs_api_base: ClassVar[str] = "https://storage.googleapis.com"
+    # Whose project, region and bucket a job runs in: the gateway's operator sets them in the
+    # deployment (``vertex_project: ...`` in its params); a tenant may not point the
+    # gateway's credentials at another project or write output to any bucket.
+    operator_fields: ClassVar[frozenset[str]] = frozenset(
+        {"vertex_project", "vertex_location", "storage_uri", "storageUri"}
+    )
 
     # -- endpoints and credentials -----------------------------------------------------------
 
