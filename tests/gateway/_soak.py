@@ -12,36 +12,33 @@ of them must see every video the key made before the walk began, in order, once;
 key's videos are the ones deleted (half at once after their create, while the render is
 queued or running, the rest once seen completed); the ``narrow`` key may not use the model the
 soak creates with. Requests run on one aiohttp session (cheap per request, so the gateway and
-the renders get the CPU); every loop is bounded by a request count and a deadline.
+the renders get the CPU); every loop is bounded by a request count, and a whole run
+(``_soak_run.soak_gateway``) by a deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
-import os
 import random
 import secrets
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
-MODEL = "local/preview"
+from ._soak_bad import MODEL, SECONDS, send_bad
+from .conftest import png_bytes
+
 NARROW_MODEL = "sora-2"  # the one model the narrow key may use
 SIZE = "720x1280"  # the smallest the local engine makes
-SECONDS = "1"
 TERMINAL = ("completed", "failed")
 ENVELOPE_KEYS = {"message", "type", "param", "code"}
-# Request kinds whose 4xx body comes from Starlette's Range handling (plain text).
-RANGE_ERROR_KINDS = ("bad_range_unsatisfiable", "bad_range_malformed")
 
 
 def _loopback(url: str) -> str:
@@ -102,15 +99,6 @@ class Tally:
     def unexpected(self) -> list[Sample]:
         return [s for s in self.samples if s.status not in s.expected]
 
-    def missing_envelope(self, *, range_errors: bool) -> list[Sample]:
-        """4xx answers without the envelope: ``range_errors`` picks the bad-Range kinds only
-        (True) or everything else (False)."""
-        return [
-            s
-            for s in self.samples
-            if s.envelope is False and (s.kind in RANGE_ERROR_KINDS) == range_errors
-        ]
-
     def durations(self) -> dict[str, list[float]]:
         found: dict[str, list[float]] = defaultdict(list)
         for s in self.samples:
@@ -130,7 +118,7 @@ class Keys:
 
 
 @dataclass
-class _Reply:
+class Reply:
     status: int
     body: bytes
     headers: Any
@@ -152,131 +140,6 @@ def _is_envelope(body: bytes) -> bool:
         and isinstance(error["message"], str)
         and isinstance(error["type"], str)
     )
-
-
-def png_bytes(width: int = 72, height: int = 128) -> bytes:
-    """A small real PNG for multipart creates (the test conftest's, without pytest)."""
-    import struct
-    import zlib
-
-    raw = (b"\x00" + bytes((30, 160, 90)) * width) * height
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + (chunk(b"IEND", b""))
-    )
-
-
-# -- the gateway process, seen from /proc ------------------------------------------------------
-
-
-def rss_kib(pid: int) -> int:
-    """``VmRSS`` of ``pid`` in KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def children(pid: int) -> list[tuple[int, str]]:
-    """``(pid, state)`` of every direct child of ``pid`` (``Z`` is a zombie: exited, unreaped)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid:
-            found.append((int(entry), fields[0]))
-    return found
-
-
-@dataclass(frozen=True)
-class Bad:
-    """A request that must fail with ``status`` whatever the soak has done so far."""
-
-    kind: str
-    method: str
-    path: str  # ``{forged}``: a made-up video id
-    status: int
-    json: Any = None
-    data: bytes | None = None
-    form: tuple[tuple[str, Any], ...] = ()  # value: a string, or (filename, bytes, type)
-    params: dict[str, str] | None = None
-    headers: dict[str, str] | None = None
-    auth: str = "tenant"  # tenant | narrow (may not use MODEL) | wrong | none
-
-
-_V = "/v1/videos"
-_ONE = "/v1/videos/{forged}"
-_OK = {"prompt": "x", "model": MODEL, "seconds": SECONDS}
-BAD: tuple[Bad, ...] = (
-    Bad(
-        "bad_malformed_json",
-        "POST",
-        _V,
-        400,
-        data=b'{"prompt": "half a bo',
-        headers={"Content-Type": "application/json"},
-    ),
-    Bad("bad_json_array", "POST", _V, 400, json=["prompt", "x"]),
-    Bad("bad_prompt_type", "POST", _V, 400, json={**_OK, "prompt": 42}),
-    Bad("bad_empty_prompt", "POST", _V, 400, json={**_OK, "prompt": "  "}),
-    Bad("bad_long_prompt", "POST", _V, 400, json={**_OK, "prompt": "x" * 32_001}),
-    Bad("bad_seconds", "POST", _V, 400, json={**_OK, "seconds": "abc"}),
-    Bad("bad_seconds", "POST", _V, 400, json={**_OK, "seconds": "21"}),
-    Bad("bad_seconds", "POST", _V, 400, json={**_OK, "seconds": [1]}),
-    Bad("bad_size", "POST", _V, 400, json={**_OK, "size": "13x13"}),
-    Bad("bad_size", "POST", _V, 400, json={**_OK, "size": "720*1280"}),
-    Bad("bad_size", "POST", _V, 400, json={**_OK, "size": 720}),
-    Bad("bad_model", "POST", _V, 400, json={**_OK, "model": "nobody/nothing"}),
-    # An unknown field goes to the provider, but never one that changes what is made.
-    Bad("bad_reserved_extra", "POST", _V, 400, json={**_OK, "n": 2}),
-    Bad(
-        "bad_reference_string",
-        "POST",
-        _V,
-        400,
-        form=(("prompt", "x"), ("model", MODEL), ("input_reference", "not a file")),
-    ),
-    Bad(
-        "bad_reference_bytes",
-        "POST",
-        _V,
-        400,
-        form=(("prompt", "x"), ("input_reference", ("a.png", b"GIF89a no", "image/png"))),
-    ),
-    Bad("bad_oversized_body", "POST", _V, 413),  # the body is made to measure
-    Bad("bad_model_not_allowed", "POST", _V, 403, json=_OK, auth="narrow"),
-    Bad("bad_missing_auth", "GET", _V, 401, auth="none"),
-    Bad("bad_missing_auth", "POST", _V, 401, json=_OK, auth="none"),
-    Bad("bad_wrong_key", "GET", _ONE, 401, auth="wrong"),
-    Bad("bad_unknown_id", "GET", _ONE, 404),
-    Bad("bad_unknown_id", "GET", _ONE + "/content", 404),
-    Bad("bad_unknown_id", "DELETE", _ONE, 404),
-    Bad("bad_unknown_id", "POST", _ONE + "/remix", 404, json={"prompt": "y"}),
-    Bad("bad_list_params", "GET", _V, 400, params={"limit": "101"}),
-    Bad("bad_list_params", "GET", _V, 400, params={"limit": "many"}),
-    Bad("bad_list_params", "GET", _V, 400, params={"order": "sideways"}),
-    Bad("bad_list_after", "GET", _V, 404, params={"after": "video_" + "e" * 48}),
-    Bad("bad_route", "GET", "/v1/videoz", 404),
-    Bad("bad_route", "PUT", _V, 405),
-)
 
 
 # -- the driver ---------------------------------------------------------------------------------
@@ -322,14 +185,6 @@ class Soak:
         self._budget = 0
         self._issued = 0
         self._creates_left = 0
-        self._named = (
-            self._foreign_id,
-            self._deleted_id,
-            self._bad_variant,
-            self._range_unsatisfiable,
-            self._range_malformed,
-            self._remix_bad_prompt,
-        )
 
     @classmethod
     async def open(cls, base_url: str, master_key: str, *, tenants: int = 4, **kwargs: Any) -> Soak:
@@ -372,7 +227,7 @@ class Soak:
         self._issued += 1
         return True
 
-    async def _send(
+    async def send(
         self,
         kind: str,
         method: str,
@@ -382,7 +237,7 @@ class Soak:
         expected: tuple[int, ...],
         counted: bool = True,
         **kwargs: Any,
-    ) -> _Reply | None:
+    ) -> Reply | None:
         """One request, recorded as a :class:`Sample`; ``None`` when the phase's budget is
         spent (nothing sent) or nothing came back."""
         if counted and not self._ticket():
@@ -407,7 +262,7 @@ class Soak:
         self.samples.append(
             Sample(kind, status, expected, time.perf_counter() - started, envelope, detail)
         )
-        return _Reply(status, body, got, status in expected)
+        return Reply(status, body, got, status in expected)
 
     def _problem(self, category: str, text: str) -> None:
         """A consistency problem: ``job`` (lost, stuck, wrong state), ``content`` or ``list``."""
@@ -441,21 +296,21 @@ class Soak:
         kinds, weights = zip(*_MIX, strict=True)
         kind = self.rng.choices(kinds, weights)[0]
         if kind == "bad":
-            await self._bad()
+            await send_bad(self)
         elif kind == "list":
             await self._walk(self.rng.choice(self.keys.tenants))
         elif kind == "list_doomed":
             await self._list_doomed()
-        elif kind == "download" and (job := self._pick(completed=True)) is not None:
+        elif kind == "download" and (job := self.pick(completed=True)) is not None:
             await self._download(job)
         elif kind == "delete_finished" and (job := self._pick_doomed_completed()) is not None:
             await self._delete(job, "delete_finished")
-        elif (job := self._pick()) is not None:
+        elif (job := self.pick()) is not None:
             await self._poll(job)
         else:
-            await self._bad()
+            await send_bad(self)
 
-    def _pick(self, *, completed: bool = False, key: str | None = None) -> Job | None:
+    def pick(self, *, completed: bool = False, key: str | None = None) -> Job | None:
         """A live job to read: mostly unfinished ones when polling (as clients do)."""
         pool = self.by_key[key] if key else None
         candidates = [
@@ -492,7 +347,9 @@ class Soak:
             return
         doomed = self.rng.random() < DOOMED_SHARE
         job = await self._create(self.keys.doomed if doomed else tenant)
-        if job is not None and doomed and self.rng.random() < DELETE_AT_ONCE:
+        # (Never with the last tickets, which are kept for the creates still to come.)
+        spare = self._budget - self._issued > self._creates_left
+        if job is not None and doomed and spare and self.rng.random() < DELETE_AT_ONCE:
             await self._delete(job, "delete_unfinished")
 
     async def _create(self, key: str) -> Job | None:
@@ -509,12 +366,12 @@ class Soak:
             form.add_field(
                 "input_reference", self.png, filename="start.png", content_type="image/png"
             )
-            reply = await self._send(
+            reply = await self.send(
                 "create_multipart", "POST", "/v1/videos", key=key, expected=(200,), data=form
             )
         else:
             body = {"prompt": prompt, "model": MODEL, "seconds": SECONDS, "size": SIZE}
-            reply = await self._send(
+            reply = await self.send(
                 "create", "POST", "/v1/videos", key=key, expected=(200,), json=body
             )
         return self._accepted(reply, key)
@@ -522,7 +379,7 @@ class Soak:
     async def _remix(self, source: Job) -> None:
         source.busy += 1
         try:
-            reply = await self._send(
+            reply = await self.send(
                 "remix",
                 "POST",
                 f"/v1/videos/{source.id}/remix",
@@ -538,7 +395,7 @@ class Soak:
             if remixed_from != source.id:
                 self._problem("job", f"remix of {source.id} says remixed_from={remixed_from}")
 
-    def _accepted(self, reply: _Reply | None, key: str) -> Job | None:
+    def _accepted(self, reply: Reply | None, key: str) -> Job | None:
         if reply is None or not reply.ok:
             return None
         video = reply.json()
@@ -556,7 +413,7 @@ class Soak:
             return
         job.deleting = True  # from here no other request names it (it may be gone any time)
         unfinished = job.status not in TERMINAL
-        reply = await self._send(
+        reply = await self.send(
             kind, "DELETE", f"/v1/videos/{job.id}", key=job.key, expected=(200,)
         )
         if reply is None:
@@ -577,7 +434,7 @@ class Soak:
     async def _poll(self, job: Job, *, counted: bool = True) -> None:
         job.busy += 1
         try:
-            reply = await self._send(
+            reply = await self.send(
                 "poll" if counted else "settle_poll",
                 "GET",
                 f"/v1/videos/{job.id}",
@@ -614,7 +471,7 @@ class Soak:
             headers["Range"] = f"bytes={start}-{end}"
         job.busy += 1
         try:
-            reply = await self._send(
+            reply = await self.send(
                 "download_range" if ranged else f"download_{variant}",
                 "GET",
                 path,
@@ -659,7 +516,7 @@ class Soak:
             params: dict[str, str] = {"limit": str(limit), "order": order}
             if after:
                 params["after"] = after
-            reply = await self._send(
+            reply = await self.send(
                 "list_page", "GET", "/v1/videos", key=key, expected=(200,), params=params
             )
             if reply is None or not reply.ok:
@@ -707,7 +564,7 @@ class Soak:
 
     async def _list_doomed(self) -> None:
         """One page of the doomed key's list: no cursor, so deletes cannot race it."""
-        reply = await self._send(
+        reply = await self.send(
             "list_doomed",
             "GET",
             "/v1/videos",
@@ -722,99 +579,6 @@ class Soak:
             foreign = {i for i in ids if i in self.jobs and self.jobs[i].key != self.keys.doomed}
             if foreign:
                 self._problem("list", f"the doomed key's list shows others' videos: {foreign}")
-
-    # -- bad input: a fixed case from BAD, or one that names a video ---------------------------
-
-    async def _bad(self) -> None:
-        pick = self.rng.randrange(len(BAD) + len(self._named))
-        if pick >= len(BAD):
-            await self._named[pick - len(BAD)]()
-            return
-        bad = BAD[pick]
-        if bad.kind == "bad_oversized_body" and self.max_upload_bytes is None:
-            return
-        key = {
-            "tenant": self.rng.choice(self.keys.tenants),
-            "narrow": self.keys.narrow,
-            "wrong": "sk-" + secrets.token_hex(16),
-            "none": None,
-        }[bad.auth]
-        kwargs: dict[str, Any] = {"params": bad.params, "headers": bad.headers}
-        if bad.json is not None:
-            kwargs["json"] = bad.json
-        elif bad.data is not None:
-            kwargs["data"] = bad.data
-        elif bad.form:
-            form = aiohttp.FormData()
-            for name, value in bad.form:
-                if isinstance(value, tuple):
-                    form.add_field(name, value[1], filename=value[0], content_type=value[2])
-                else:
-                    form.add_field(name, value)
-            kwargs["data"] = form
-        if bad.kind == "bad_oversized_body":
-            assert self.max_upload_bytes is not None
-            kwargs["json"] = {"prompt": "x", "model": MODEL, "pad": "y" * self.max_upload_bytes}
-        path = bad.path.format(forged="video_" + secrets.token_hex(24))
-        await self._send(bad.kind, bad.method, path, key=key, expected=(bad.status,), **kwargs)
-
-    async def _held(self, job: Job, kind: str, method: str, suffix: str, **kwargs: Any) -> None:
-        """A request about ``job`` that must fail (``expected`` in kwargs), job held busy."""
-        job.busy += 1
-        try:
-            await self._send(kind, method, f"/v1/videos/{job.id}{suffix}", **kwargs)
-        finally:
-            job.busy -= 1
-
-    async def _foreign_id(self) -> None:
-        """Another tenant's live video, by every route: a 404, and the video stays."""
-        job = self._pick(key=self.rng.choice(self.keys.tenants))
-        if job is None:
-            return
-        other = self.rng.choice([k for k in self.keys.tenants if k != job.key])
-        method, suffix = self.rng.choice(
-            (("GET", ""), ("GET", "/content"), ("DELETE", ""), ("POST", "/remix"))
-        )
-        body = {"json": {"prompt": "mine now"}} if method == "POST" else {}
-        await self._held(job, "bad_foreign_id", method, suffix, key=other, expected=(404,), **body)
-
-    async def _deleted_id(self) -> None:
-        gone = [j for j in self.by_key[self.keys.doomed] if j.deleted]
-        if gone:
-            job = self.rng.choice(gone)
-            method = self.rng.choice(("GET", "DELETE"))
-            await self._held(job, "bad_deleted_id", method, "", key=job.key, expected=(404,))
-
-    async def _bad_variant(self) -> None:
-        if job := self._pick():  # checked before the job's state: any live job will do
-            params = {"variant": "poster"}
-            await self._held(
-                job, "bad_variant", "GET", "/content", key=job.key, expected=(400,), params=params
-            )
-
-    async def _range_unsatisfiable(self) -> None:
-        if job := self._pick(completed=True):
-            headers = {"Range": "bytes=900000000-"}
-            kind = "bad_range_unsatisfiable"
-            await self._held(
-                job, kind, "GET", "/content", key=job.key, expected=(416,), headers=headers
-            )
-
-    async def _range_malformed(self) -> None:
-        if job := self._pick(completed=True):
-            # RFC 9110 lets a server refuse a malformed range either way (400 or 416).
-            headers = {"Range": self.rng.choice(("bytes=abc-def", "bytes=50-10", "bytes=--3"))}
-            kind = "bad_range_malformed"
-            await self._held(
-                job, kind, "GET", "/content", key=job.key, expected=(400, 416), headers=headers
-            )
-
-    async def _remix_bad_prompt(self) -> None:
-        if job := self._pick(completed=True):
-            body = {"prompt": ["not", "a", "string"]}
-            await self._held(
-                job, "bad_remix_prompt", "POST", "/remix", key=job.key, expected=(400,), json=body
-            )
 
     # -- the end: every job settles, and each is what it should be ----------------------------
 
@@ -837,7 +601,7 @@ class Soak:
         wrong, or ``None``), a failed one names its error; each key's full list is exactly
         its live videos."""
         for job in self.jobs.values():
-            reply = await self._send(
+            reply = await self.send(
                 "verify_get",
                 "GET",
                 f"/v1/videos/{job.id}",
@@ -867,7 +631,7 @@ class Soak:
         self, job: Job, check_video: Callable[[bytes, str], Awaitable[str | None]]
     ) -> None:
         for variant in ("video", "thumbnail", "spritesheet"):
-            reply = await self._send(
+            reply = await self.send(
                 "verify_content",
                 "GET",
                 f"/v1/videos/{job.id}/content",
@@ -895,7 +659,7 @@ class Soak:
         after: str | None = None
         for _ in range(len(self.by_key[key]) // 100 + 2):
             params = {"limit": "100", **({"after": after} if after else {})}
-            reply = await self._send(
+            reply = await self.send(
                 "verify_list",
                 "GET",
                 "/v1/videos",
@@ -920,114 +684,4 @@ class Soak:
             )
 
 
-@dataclass
-class Run:
-    """A whole soak: the warm-up and main phases, the end state, and the gateway's process
-    figures (RSS in KiB, open fds) after the warm-up and after the run."""
-
-    soak: Soak
-    warmup: Tally
-    main: Tally
-    stuck: list[Job]
-    rss_before: int
-    rss_after: int
-    fds_before: int
-    fds_after: int
-    zombies: list[int]  # children of the gateway left in state Z
-    seconds: float
-
-
-async def _quiet(pid: int, *, settle: float = 0.5, timeout: float = 10.0) -> tuple[int, int]:
-    """RSS and fds once the fd count has stopped moving (closed connections take a moment
-    to be closed on the server side too)."""
-    deadline = time.monotonic() + timeout
-    last, since = open_fds(pid), time.monotonic()
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        now = open_fds(pid)
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= settle:
-            break
-    return rss_kib(pid), open_fds(pid)
-
-
-async def soak_gateway(
-    base_url: str,
-    master_key: str,
-    pid: int,
-    *,
-    requests: int,
-    concurrency: int,
-    creates: int,
-    warmup_requests: int,
-    warmup_creates: int,
-    settle_timeout: float,
-    timeout: float,
-    max_upload_bytes: int | None = None,
-    seed: int = 8,
-) -> Run:
-    """Warm up, measure, run, let every job settle, verify, measure again.
-
-    Both measurements are taken with the driver's connections closed and no render running,
-    so they compare like with like. A job not terminal ``settle_timeout`` seconds after its
-    phase is stuck (reported in ``Run.stuck``); the whole soak raises ``TimeoutError`` after
-    ``timeout`` seconds, so a hung gateway fails the run instead of hanging it."""
-    started = time.monotonic()
-    async with asyncio.timeout(timeout):
-        soak = await Soak.open(base_url, master_key, seed=seed, max_upload_bytes=max_upload_bytes)
-        async with soak.connected(concurrency):
-            warmup = await soak.run(
-                requests=warmup_requests, creates=warmup_creates, concurrency=concurrency
-            )
-            stuck = await soak.settle(timeout=settle_timeout)
-        rss_before, fds_before = await _quiet(pid)
-        async with soak.connected(concurrency):
-            main = await soak.run(requests=requests, creates=creates, concurrency=concurrency)
-            stuck += await soak.settle(timeout=settle_timeout)
-            await soak.verify(video_problem)
-        rss_after, fds_after = await _quiet(pid)
-    zombies = [child for child, state in children(pid) if state == "Z"]
-    return Run(
-        soak,
-        warmup,
-        main,
-        stuck,
-        rss_before,
-        rss_after,
-        fds_before,
-        fds_after,
-        zombies,
-        time.monotonic() - started,
-    )
-
-
-async def video_problem(data: bytes, size: str) -> str | None:
-    """What is wrong with an MP4 that should be ``size`` (``WxH``), or ``None``."""
-    import av
-
-    def probe() -> str | None:
-        if data[4:8] != b"ftyp":
-            return "not an MP4"
-        with av.open(io.BytesIO(data)) as container:
-            stream = container.streams.video[0]
-            got = f"{stream.codec_context.width}x{stream.codec_context.height}"
-        return None if got == size else f"{got}, asked for {size}"
-
-    return await asyncio.to_thread(probe)
-
-
-__all__ = [
-    "Job",
-    "Keys",
-    "Run",
-    "Sample",
-    "Soak",
-    "Tally",
-    "children",
-    "open_fds",
-    "png_bytes",
-    "rss_kib",
-    "soak_gateway",
-    "video_problem",
-]
+__all__ = ["Job", "Keys", "Reply", "Sample", "Soak", "Tally"]

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from ._soak import BAD, Run, soak_gateway
+from ._soak_bad import BAD, NAMED_KINDS
+from ._soak_run import Run, soak_gateway
 from .conftest import Gateway, standard_config
 
 REQUESTS = 20_000
@@ -154,12 +155,6 @@ def test_the_mix_was_what_it_claims(run: tuple[Run, Gateway]) -> None:
         assert main[kind] > 100, kind
     for kind in ("download_thumbnail", "download_spritesheet", "bad_foreign_id"):
         assert main[kind] > 0, kind
-    every_bad = {b.kind for b in BAD} | {
-        "bad_deleted_id",
-        "bad_variant",
-        "bad_range_unsatisfiable",
-        "bad_range_malformed",
-        "bad_remix_prompt",
-    }
+    every_bad = {b.kind for b in BAD} | set(NAMED_KINDS)
     assert every_bad <= set(main), every_bad - set(main)
     assert soak.walks > 100 and soak.pages > soak.walks
