@@ -152,9 +152,12 @@ CONFIG = SchemathesisConfig.from_dict(
             "examples": {"enabled": True},
             "coverage": {"enabled": False},
             "stateful": {"enabled": False},
-            # Ids from earlier responses are random per run: feeding them back would make the
-            # generated cases differ between runs.
-            "fuzzing": {"extra-data-sources": {"responses": False}},
+            # Responses carry ids that are random per run: learning from them (reused values,
+            # 4xx feedback) would make the generated cases differ between runs.
+            "fuzzing": {
+                "extra-data-sources": {"responses": False},
+                "error-feedback": {"enabled": False},
+            },
         },
     }
 )
