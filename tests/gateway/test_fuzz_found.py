@@ -1,6 +1,5 @@
 """What the schema fuzzer (test_fuzz_schema.py) found beyond the issue-8 list, one minimal
-reproducer each. ``xfail(strict=True)`` while the bug stands: once fixed, the test passes,
-strict xfail turns that into a failure, and the mark is to be removed."""
+reproducer each, kept as regression tests now that each is fixed."""
 
 from __future__ import annotations
 
@@ -46,11 +45,6 @@ def _assert_envelope(reply: object, status: int) -> None:
     assert set(error) == {"message", "type", "param", "code"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GET /key/info builds KeyLookup(key=<x-vidgate-key header>) outside the 400 "
-    "handler: a header over 400 characters raises pydantic ValidationError, a 500",
-)
 def test_key_info_header_longer_than_400_is_a_400(client: TestClient) -> None:
     reply = client.get(
         "/key/info",
@@ -75,12 +69,6 @@ PNG = bytes.fromhex(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an extra multipart field with a non-ASCII name is forwarded as extra_body; the "
-    "aiohttp FormData the gateway sends upstream then never arrives whole (the fake sees "
-    "ClientDisconnect) and the caller gets 502 upstream_unreachable",
-)
 def test_non_ascii_extra_field_name_in_multipart_create_is_not_a_5xx(client: TestClient) -> None:
     reply = client.post(
         "/v1/videos",
@@ -88,9 +76,8 @@ def test_non_ascii_extra_field_name_in_multipart_create_is_not_a_5xx(client: Tes
         files={"input_reference": ("ref.png", PNG, "image/png")},
         headers={"Authorization": f"Bearer {_virtual_key(client)}"},
     )
-    assert reply.status_code < 500, reply.text
-    if reply.status_code != 200:
-        _assert_envelope(reply, 400)
+    _assert_envelope(reply, 400)
+    assert reply.json()["error"]["code"] == "unknown_parameter"
 
 
 def test_ascii_extra_field_name_in_multipart_create_is_forwarded(client: TestClient) -> None:

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._engine import Engine
 from .._log import install_access_log_redaction
-from . import errors
+from . import errors, openapi
 from .body import BodyLimitMiddleware
 from .config import Settings
 from .limits import RateLimiter
@@ -135,6 +135,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(BodyLimitMiddleware, limit=state.settings.general_settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     app.add_middleware(RequestIdMiddleware)
+    openapi.install(app)
     return app
 
 

@@ -27,6 +27,7 @@ _STANDARD = ("prompt", "model", "seconds", "size", "input_reference")
 # Longer values are refused before they reach a check that would echo them back.
 _FIELD_LIMITS = {"model": 256, "size": 32, "seconds": 32}
 MAX_JSON_DEPTH = 32
+_EXTRA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-\[\]]{0,127}$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -236,7 +237,16 @@ async def parse_create(request: Request) -> CreateBody:
             continue
         if isinstance(value, UploadFile):
             raise BadRequestError(
-                f"Unexpected file field '{name}'.", param=name, code="unknown_parameter"
+                f"Unexpected file field '{name[:100]}'.", param=name[:100], code="unknown_parameter"
+            )
+        if not _EXTRA_NAME.match(name):
+            # Provider options are ASCII names; anything else cannot be one, and would not
+            # survive every wire encoding on its way upstream (multipart field names).
+            raise BadRequestError(
+                f"Unknown parameter '{name[:100]}': provider options passed through are ASCII "
+                "names of at most 128 characters.",
+                param=name[:100],
+                code="unknown_parameter",
             )
         body.extra[name] = value
     return body

@@ -165,7 +165,8 @@ async def key_info(
             code="key_in_query",
         )
     plain = request.headers.get("x-vidgate-key")
-    return await _key_info(state, caller, KeyLookup(key=plain, key_id=key_id))
+    lookup: KeyLookup = _model(KeyLookup, {"key": plain, "key_id": key_id})
+    return await _key_info(state, caller, lookup)
 
 
 @router.post("/key/info")
