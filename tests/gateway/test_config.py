@@ -12,8 +12,8 @@ import sqlalchemy
 from typer.testing import CliRunner
 
 from vidgate.cli import keys as keys_cli
-from vidgate.cli.serve import bind_refusal, is_loopback
 from vidgate.gateway import ConfigError, create_app, load_settings
+from vidgate.gateway.policy import bind_refusal, is_loopback
 from vidgate.gateway.router import ModelRouter
 from vidgate.gateway.store import Database, schema
 from vidgate.gateway.store.migrations import MIGRATIONS
@@ -138,10 +138,11 @@ def test_bind_refusal(host: str, key: str | None, refused: bool) -> None:
     assert (bind_refusal(host, key) is not None) == refused
 
 
-def test_serve_refuses_public_bind_with_known_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize("module", ["vidgate.cli.serve", "vidgate.gateway"])
+def test_serve_refuses_public_bind_with_known_key(tmp_path: Path, module: str) -> None:
     path = _write(tmp_path, "general_settings: {master_key: sk-1234}")
     result = subprocess.run(
-        [sys.executable, "-m", "vidgate.cli.serve", "--config", str(path), "--host", "0.0.0.0"],
+        [sys.executable, "-m", module, "--config", str(path), "--host", "0.0.0.0"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -257,3 +258,46 @@ def test_a_version_1_database_upgrades_and_keeps_its_jobs(tmp_path: Path) -> Non
     with engine.connect() as conn:
         priced = conn.execute(text("SELECT priced FROM jobs WHERE id = 'video_old'")).scalar()
     assert priced in (1, True)
+
+
+def test_python_m_vidgate_gateway_does_not_load_the_cli(tmp_path: Path) -> None:
+    path = _write(tmp_path, "general_settings: {mystery: 1}")
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "vidgate.gateway", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "general_settings.mystery" in result.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "vidgate.gateway.app" in imported
+    # (click and rich may still arrive through httpx's own optional CLI module.)
+    assert not {"typer", "vidgate.cli"} & imported
+
+
+@pytest.mark.parametrize(
+    ("master_key", "client", "server", "status"),
+    [
+        (None, "203.0.113.5", "192.0.2.10", 403),
+        ("sk-1234", "203.0.113.5", "192.0.2.10", 403),
+        (None, "127.0.0.1", "192.0.2.10", 403),  # arrived on a public address
+        (None, "127.0.0.1", "127.0.0.1", 200),
+        ("sk-" + "x" * 40, "203.0.113.5", "192.0.2.10", 200),
+    ],
+)
+async def test_the_app_itself_answers_only_loopback_without_a_strong_master_key(
+    master_key: str | None, client: str, server: str, status: int
+) -> None:
+    """``uvicorn vidgate.gateway:create_app --factory --host 0.0.0.0`` never runs the CLI's
+    check: the app refuses such requests itself."""
+    import httpx
+
+    from vidgate.gateway import Settings, create_app
+
+    app = create_app(Settings.model_validate({"general_settings": {"master_key": master_key}}))
+    transport = httpx.ASGITransport(app=app, client=(client, 50_000))
+    async with httpx.AsyncClient(transport=transport, base_url=f"http://{server}") as http:
+        reply = await http.get("/openapi.json")
+    assert reply.status_code == status, reply.text
+    if status == 403:
+        assert reply.json()["error"]["code"] == "loopback_only"

@@ -20,10 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._engine import Engine
 from .._log import install_access_log_redaction
 from . import errors, openapi
+from .auth import weak_master_key
 from .body import BodyLimitMiddleware
 from .config import Settings
 from .limits import RateLimiter
 from .metrics import Metrics, MetricsMiddleware
+from .policy import LoopbackOnlyMiddleware
 from .poller import Poller
 from .router import ModelRouter
 from .routes import health, keys, models, spend, videos
@@ -135,6 +137,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(BodyLimitMiddleware, limit=state.settings.general_settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: without a strong master key nothing but loopback reaches the app at all,
+    # whichever server runs it.
+    weak = weak_master_key(state.settings.master_key)
+    if weak is not None:
+        app.add_middleware(LoopbackOnlyMiddleware, reason=weak)
     openapi.install(app)
     return app
 
