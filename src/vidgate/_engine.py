@@ -115,9 +115,10 @@ class Engine:
                     continue
                 try:
                     request = flow.send(response)
-                except (ValueError, KeyError) as exc:
+                except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
                     # The adapter could not read the provider's answer (not JSON, a field
-                    # missing, a wrong type): a broken upstream, not a bug of the caller's.
+                    # missing, a wrong type: a list where an object belongs makes ``.get`` an
+                    # AttributeError): a broken upstream, not a bug of the caller's.
                     raise InternalServerError(
                         f"{provider.name} sent a response vidgate cannot read "
                         f"({type(exc).__name__}: {str(exc)[:300]}).",
@@ -169,11 +170,18 @@ class Engine:
         """Send with retries; an error status becomes the provider's mapped exception."""
         streamed = await self.open(provider, request, timeout=timeout, max_retries=max_retries)
         try:
-            content = b"".join([chunk async for chunk in streamed.chunks])
+            content, more = await _read_capped(streamed, MAX_RESPONSE_BYTES)
         except SendError as exc:
             raise _connection_error(exc, request) from exc
         finally:
             await streamed.aclose()
+        if more:
+            raise InternalServerError(
+                f"{provider.name} sent a response larger than vidgate reads "
+                f"({MAX_RESPONSE_BYTES} bytes) from {_log.redact_url(request.url)}.",
+                status_code=502,
+                code="upstream_protocol_error",
+            )
         return Response(streamed.status_code, streamed.headers, content, url=request.url)
 
     async def open(
@@ -214,7 +222,7 @@ class Engine:
             if response.status_code < 400:
                 return response
             try:
-                body = b"".join([chunk async for chunk in response.chunks])
+                body, _ = await _read_capped(response, MAX_ERROR_BYTES)
             except SendError:
                 body = b""
             finally:
@@ -290,6 +298,29 @@ def _host(provider: Provider) -> str | None:
 
 def _has_idempotency_key(request: Request) -> bool:
     return any(k.lower() == "idempotency-key" for k in request.headers)
+
+
+# Bodies read whole (status JSON, error pages) stop here: a hostile or broken upstream cannot
+# make the gateway hold gigabytes. Generous, because Vertex and Gemini may return the finished
+# video inline, base64 in the status JSON (8 s of 4K is well under this); the video files
+# themselves are streamed, never read whole.
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+# Of an error body, only this much is kept (for its message); the rest is never read.
+MAX_ERROR_BYTES = 1024 * 1024
+
+
+async def _read_capped(response: Opened, limit: int) -> tuple[bytes, bool]:
+    """The body, up to ``limit`` bytes, and whether there was more (left unread: closing the
+    response then drops the connection)."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return b"", True
+    body = bytearray()
+    async for chunk in response.chunks:
+        body += chunk
+        if len(body) > limit:
+            return bytes(body[:limit]), True
+    return bytes(body), False
 
 
 def _connection_error(exc: SendError, request: Request) -> APIError:

@@ -12,12 +12,17 @@ Both transports give the engine the same thing: an :class:`Opened` response (hea
 body chunk by chunk) or a :class:`SendError` that says whether the request may have reached
 the server. Redirects are followed here, each hop checked by the outbound URL guard, and
 credentials are dropped when a redirect leaves the host they were meant for.
+
+``timeout`` bounds waiting, not only each socket read (which alone lets an upstream that sends
+a byte at a time hold a request for hours): the headers of each hop must arrive within the
+connect timeout plus ``timeout``, and a body must keep coming (see :func:`paced`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,6 +33,9 @@ from ._urlguard import check_url
 from .providers._base import Request
 
 CHUNK_SIZE = 64 * 1024
+# A body must bring at least this many bytes (or its end) per ``timeout`` seconds spent waiting
+# for it: a slow link passes, a trickle of a byte per read timeout does not.
+MIN_PROGRESS = 64 * 1024
 MAX_REDIRECTS = 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Never forwarded to another host by a redirect.
@@ -76,6 +84,31 @@ def _redirect(request: Request, status: int, location: str) -> Request:
     return Request(method, url, headers, params={}, **body)
 
 
+async def paced(chunks: AsyncIterator[bytes], timeout: float) -> AsyncIterator[bytes]:
+    """``chunks``, failing with a timed-out :class:`SendError` when ``timeout`` seconds of
+    waiting bring fewer than :data:`MIN_PROGRESS` bytes. Only the time spent waiting on the
+    upstream counts, not the time the consumer takes between chunks."""
+    waited = 0.0
+    got = 0
+    while True:
+        started = time.monotonic()
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        waited += time.monotonic() - started
+        got += len(chunk)
+        if got >= MIN_PROGRESS:
+            waited, got = 0.0, 0
+        elif waited > timeout:
+            raise SendError(
+                f"the response body came too slowly ({got} bytes in {waited:.1f} s)",
+                sent=True,
+                timed_out=True,
+            )
+        yield chunk
+
+
 async def follow_redirects(
     send_once: Callable[[Request], Awaitable[Opened]], request: Request, trusted_host: str | None
 ) -> Opened:
@@ -121,16 +154,17 @@ class AiohttpTransport:
 
         async def once(hop: Request) -> Opened:
             try:
-                response = await self._client().request(
-                    hop.method,
-                    hop.url,
-                    headers=hop.headers,
-                    params=hop.params or None,
-                    json=hop.json,
-                    data=self._form(hop),
-                    timeout=limits,
-                    allow_redirects=False,
-                )
+                async with asyncio.timeout(_headers_deadline(timeout, self._connect_timeout)):
+                    response = await self._client().request(
+                        hop.method,
+                        hop.url,
+                        headers=hop.headers,
+                        params=hop.params or None,
+                        json=hop.json,
+                        data=self._form(hop),
+                        timeout=limits,
+                        allow_redirects=False,
+                    )
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 # Refused, unreachable or unresolvable: nothing reached a server.
                 raise SendError(
@@ -145,7 +179,9 @@ class AiohttpTransport:
                     timed_out=isinstance(exc, asyncio.TimeoutError),
                 ) from exc
             headers = {k.lower(): v for k, v in response.headers.items()}
-            return Opened(response.status, headers, self._body(response), self._closer(response))
+            return Opened(
+                response.status, headers, self._body(response, timeout), self._closer(response)
+            )
 
         return await follow_redirects(once, request, trusted_host)
 
@@ -159,10 +195,10 @@ class AiohttpTransport:
             form.add_field(name, data, filename=filename, content_type=content_type)
         return form
 
-    async def _body(self, response: Any) -> AsyncIterator[bytes]:
+    async def _body(self, response: Any, timeout: float) -> AsyncIterator[bytes]:
         aiohttp = self._aiohttp
         try:
-            async for chunk in response.content.iter_chunked(CHUNK_SIZE):
+            async for chunk in paced(response.content.iter_chunked(CHUNK_SIZE), timeout):
                 yield chunk
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SendError(
@@ -215,7 +251,12 @@ class HttpxTransport:
                 timeout=limits,
             )
             try:
-                response = await self._client.send(built, stream=True)
+                async with asyncio.timeout(_headers_deadline(timeout, DEFAULT_CONNECT_TIMEOUT)):
+                    response = await self._client.send(built, stream=True)
+            except TimeoutError as exc:
+                raise SendError(
+                    "the response headers did not arrive in time", sent=True, timed_out=True
+                ) from exc
             except httpx.HTTPError as exc:
                 not_sent = isinstance(
                     exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
@@ -228,16 +269,16 @@ class HttpxTransport:
             return Opened(
                 response.status_code,
                 {k.lower(): v for k, v in response.headers.items()},
-                self._body(response),
+                self._body(response, timeout),
                 response.aclose,
             )
 
         return await follow_redirects(once, request, trusted_host)
 
-    async def _body(self, response: Any) -> AsyncIterator[bytes]:
+    async def _body(self, response: Any, timeout: float) -> AsyncIterator[bytes]:
         httpx = self._httpx
         try:
-            async for chunk in response.aiter_bytes(CHUNK_SIZE):
+            async for chunk in paced(response.aiter_bytes(CHUNK_SIZE), timeout):
                 yield chunk
         except httpx.HTTPError as exc:
             raise SendError(
@@ -248,3 +289,8 @@ class HttpxTransport:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _headers_deadline(timeout: float, connect_timeout: float) -> float:
+    """How long one hop may take to bring its headers: connecting, then ``timeout``."""
+    return min(timeout, connect_timeout) + timeout

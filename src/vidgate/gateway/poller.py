@@ -33,6 +33,7 @@ from .._exceptions import APIError, APIStatusError
 from .._poll import next_poll_interval
 from ..types.video import Video, VideoContentVariant
 from .metrics import Metrics
+from .mp4 import whole_mp4
 from .router import ModelRouter, Route
 from .storage import Storage
 from .store import Database, JobRecord
@@ -45,6 +46,11 @@ IDLE_WAIT = 1.0  # seconds between checks for due jobs when nothing wakes the po
 MAX_BACKOFF = 60.0
 # Consecutive failed polls (network down, provider 5xx) before a job is given up as failed.
 MAX_POLL_ERRORS = 40
+# Errors that asking again will not mend: an answer vidgate cannot read, or a link (or a
+# redirect) to an address the gateway may not fetch. A job gets a few tries at them (a deploy
+# in progress can garble an answer or two), then fails with that error's code.
+PERMANENT_CODES = frozenset({"upstream_protocol_error", "outbound_url_refused"})
+MAX_PERMANENT_ERRORS = 3
 # The poll lease: long enough that a live poller renews it many times over before it ends (a
 # renewal is one short UPDATE), short enough that a dead gateway's jobs wait little.
 LEASE_SECONDS = 15.0
@@ -297,7 +303,11 @@ class Poller:
         self, job: JobRecord, route: Route | None, exc: Exception | None = None
     ) -> None:
         attempts = job.attempts + 1
-        if attempts >= MAX_POLL_ERRORS:
+        if isinstance(exc, APIError) and exc.code in PERMANENT_CODES:
+            if attempts >= MAX_PERMANENT_ERRORS:
+                await self._fail(job.id, {"code": exc.code, "message": exc.message})
+                return
+        elif attempts >= MAX_POLL_ERRORS:
             await self._fail(
                 job.id,
                 {"code": "upstream_unavailable", "message": f"Polling kept failing: {exc}"},
@@ -352,6 +362,8 @@ class Poller:
             source = await self.engine.run(
                 provider,
                 provider.content(upstream_id, model=route.upstream_model, variant=variant),
+                timeout=route.timeout,
+                max_retries=route.max_retries,
             )
             if source.derive is not None:
                 return False
@@ -360,13 +372,17 @@ class Poller:
                 return True
             if source.request is None:
                 return False
-            opened = await self.engine.open(provider, source.request, timeout=route.timeout)
+            opened = await self.engine.open(
+                provider, source.request, timeout=route.timeout, max_retries=route.max_retries
+            )
         except APIStatusError as exc:
             if variant != "video" and 400 <= exc.status_code < 500:
                 return False  # no such variant upstream: made locally instead
             raise
         try:
-            await self.storage.write(self.storage.file(location, variant), opened.chunks)
+            # A body cut short at a wrong Content-Length still ends cleanly on the wire; an
+            # MP4 whose boxes do not add up is caught here, before it is stored as complete.
+            await self.storage.write(self.storage.file(location, variant), whole_mp4(opened.chunks))
         except OSError as exc:
             raise APIError(f"could not store {variant}: {exc}") from exc
         except Exception as exc:  # a connection lost mid-body: try the whole copy again later
