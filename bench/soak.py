@@ -9,7 +9,7 @@ and then the soak, and prints requests/s, p50/p99 per request kind, 5xx and unex
 and the gateway's RSS and open fds after the warm-up and after the run. With ``--out`` (default
 ``bench/results/soak-<date>.md``) it writes the same with the machine and the command.
 
-    python bench/soak.py                                  # the CI numbers
+    python bench/soak.py                                  # CI's numbers (test_soak.py)
     python bench/soak.py --requests 100000 --concurrency 128 --creates 600
 """
 
@@ -31,6 +31,14 @@ sys.path.insert(0, str(ROOT))
 from bench._util import machine, percentile  # noqa: E402
 from tests.gateway._soak_run import Run, soak_gateway  # noqa: E402
 from tests.gateway.conftest import Gateway, standard_config  # noqa: E402
+from tests.gateway.test_soak import (  # noqa: E402  (the defaults are CI's numbers)
+    CONCURRENCY,
+    CREATES,
+    MAX_UPLOAD_BYTES,
+    REQUESTS,
+    WARMUP_CREATES,
+    WARMUP_REQUESTS,
+)
 
 
 def memory_total() -> str:
@@ -97,11 +105,11 @@ def report(run: Run, args: argparse.Namespace, command: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--creates", type=int, default=150, help="creates and remixes")
-    parser.add_argument("--warmup-requests", type=int, default=400)
-    parser.add_argument("--warmup-creates", type=int, default=12)
+    parser.add_argument("--requests", type=int, default=REQUESTS)
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument("--creates", type=int, default=CREATES, help="creates and remixes")
+    parser.add_argument("--warmup-requests", type=int, default=WARMUP_REQUESTS)
+    parser.add_argument("--warmup-creates", type=int, default=WARMUP_CREATES)
     parser.add_argument("--workers", type=int, default=2, help="VIDGATE_LOCAL_WORKERS")
     parser.add_argument("--settle-timeout", type=float, default=120.0)
     parser.add_argument("--timeout", type=float, default=3600.0, help="the whole run")
@@ -110,7 +118,7 @@ def main() -> int:
     args = parser.parse_args()
     args.load_before = os.getloadavg()[0]
     command = "python bench/soak.py " + shlex.join(sys.argv[1:])
-    max_upload = 256 * 1024
+    max_upload = MAX_UPLOAD_BYTES
     with tempfile.TemporaryDirectory(prefix="vidgate-soak-") as tmp:
         home = Path(tmp) / "gw"
         gw = Gateway(home, standard_config(home, max_upload_bytes=max_upload))

@@ -58,8 +58,10 @@ class Job:
     id: str
     key: str
     size: str
-    created: float  # when the create's answer arrived (monotonic)
     status: str = "queued"  # as last seen
+    # When an answer saying completed or failed arrived (monotonic): from then on the job
+    # must stay so, but answers to polls sent *before* then may still arrive, and say less.
+    terminal_at: float | None = None
     busy: int = 0  # requests in flight that name this video
     deleting: bool = False
     deleted: bool = False
@@ -401,7 +403,7 @@ class Soak:
         video = reply.json()
         if video.get("status") not in ("queued", "in_progress") or video.get("size") != SIZE:
             self._problem("job", f"create answered {video}")
-        job = Job(id=video["id"], key=key, size=video.get("size", SIZE), created=time.monotonic())
+        job = Job(id=video["id"], key=key, size=video.get("size", SIZE))
         if job.id in self.jobs:
             self._problem("job", f"create returned an existing id {job.id}")
         self.jobs[job.id] = job
@@ -432,6 +434,7 @@ class Soak:
     # -- reads ------------------------------------------------------------------------------
 
     async def _poll(self, job: Job, *, counted: bool = True) -> None:
+        sent = time.monotonic()
         job.busy += 1
         try:
             reply = await self.send(
@@ -451,9 +454,13 @@ class Soak:
             self._problem("job", f"poll of {job.id} answered {video}")
             return
         status = video.get("status")
-        if job.status in TERMINAL and status != job.status:
-            self._problem("job", f"{job.id} went from {job.status} back to {status}")
+        if job.terminal_at is not None:
+            if sent > job.terminal_at and status != job.status:
+                self._problem("job", f"{job.id} was {job.status}, then {status} again")
+            return
         job.status = status
+        if status in TERMINAL:
+            job.terminal_at = time.monotonic()
         if status == "failed":
             job.error_code = (video.get("error") or {}).get("code")
 

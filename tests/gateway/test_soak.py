@@ -24,9 +24,9 @@ from .conftest import Gateway, standard_config
 
 REQUESTS = 20_000
 CONCURRENCY = 64
-CREATES = 150  # creates and remixes in the main phase: each is a render
-WARMUP_REQUESTS = 400
-WARMUP_CREATES = 12
+CREATES = 120  # creates and remixes in the main phase: each is a render (~0.4 CPU-s)
+WARMUP_REQUESTS = 300
+WARMUP_CREATES = 10
 MAX_UPLOAD_BYTES = 256 * 1024  # small, so the oversized-body requests stay cheap
 SETTLE_TIMEOUT = 90.0  # a job not terminal this long after its phase ended is stuck
 HANG_GUARD = 480.0  # the whole soak; about 100 s on an idle 2-core machine
@@ -64,17 +64,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, Gateway
                 max_upload_bytes=MAX_UPLOAD_BYTES,
             )
         )
-        yield result, gw
     finally:
-        gw.stop()
+        gw.stop()  # before the tests: the log then holds the shutdown too
+    yield result, gw
 
 
 def _log_tail(gw: Gateway, lines: int = 40) -> str:
     text = Path(gw.log).read_text(errors="replace").splitlines()
-    interesting = [
-        line for line in text if " 200 " not in line and " 206 " not in line and "INFO" not in line
-    ]
-    return "\n".join(interesting[-lines:])
+    return "\n".join(line for line in text[-lines:] if not line.startswith("INFO"))
 
 
 def test_no_5xx_and_no_dropped_connections(run: tuple[Run, Gateway]) -> None:
@@ -82,6 +79,15 @@ def test_no_5xx_and_no_dropped_connections(run: tuple[Run, Gateway]) -> None:
     samples = result.soak.samples  # every phase, the settling and the checks at the end
     bad = [s for s in samples if s.status >= 500 or s.status == 0]
     assert not bad, f"{len(bad)} failures, first: {bad[:5]}\ngateway log:\n{_log_tail(gw)}"
+
+
+def test_gateway_logged_no_error(run: tuple[Run, Gateway]) -> None:
+    """An exception in the background (the poller, a copy, shutdown) answers no request, so
+    only the log shows it."""
+    _, gw = run
+    text = Path(gw.log).read_text(errors="replace")
+    errors = [line for line in text.splitlines() if "Traceback" in line or "ERROR" in line]
+    assert not errors, f"{len(errors)} error lines; log tail:\n{_log_tail(gw, 80)}"
 
 
 def test_every_answer_is_the_expected_one(run: tuple[Run, Gateway]) -> None:
