@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._client import AsyncVideoClient
+from ._prepare import SEED_SECONDS, SEED_SIZE
 from ._sync import syncify
 from ._validation import InputReference
 from .providers._base import Order
@@ -31,8 +32,8 @@ async def acreate_video(
     prompt: str,
     *,
     model: str = "sora-2",
-    seconds: str | int = "4",
-    size: str = "720x1280",
+    seconds: str | int = SEED_SECONDS,
+    size: str = SEED_SIZE,
     input_reference: InputReference | None = None,
     extra_headers: dict[str, str] | None = None,
     extra_body: dict[str, Any] | None = None,

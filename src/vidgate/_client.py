@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from . import _ids, _ledger, _pricing, _sync, providers
+from . import _ids, _ledger, _prepare, _pricing, _sync, providers
 from ._engine import Engine
 from ._exceptions import (
     APIError,
@@ -29,13 +29,9 @@ from ._exceptions import (
 from ._poll import next_poll_interval, sleep_before_next_poll
 from ._validation import (
     InputReference,
-    check_extra_body,
     check_prompt,
-    check_seconds,
-    check_size,
-    load_input_reference,
 )
-from .providers._base import ContentSource, CreateParams, Credentials, Order, Provider
+from .providers._base import ContentSource, Order, Provider
 from .types.content import VideoContent
 from .types.video import CONTENT_TYPES, Usage, Video, VideoContentVariant, VideoDeleted, VideoList
 
@@ -103,15 +99,17 @@ class AsyncVideoClient:
         value raises ``BadRequestError`` (with ``param``) and nothing is sent."""
         ref = _ids.parse_model(model)
         provider = self._provider(ref.provider, api_key, api_base, organization, extra_headers)
-        caps = provider.capabilities(ref.model)
-        params = CreateParams(
-            prompt=check_prompt(prompt, caps),
-            model=ref.model,
-            seconds=check_seconds(seconds or caps.default_seconds, caps, model),
-            size=check_size(size or caps.default_size, caps, model),
-            input_reference=load_input_reference(input_reference, caps, model, allow_paths=True),
-            extra_body=check_extra_body(dict(extra_body or {}), provider, model, operator=True),
+        params = _prepare.create_params(
+            provider,
+            model=model,
+            upstream_model=ref.model,
+            prompt=prompt,
+            seconds=seconds,
+            size=size,
+            input_reference=input_reference,
+            extra_body=extra_body,
             idempotency_key=_header(extra_headers, "idempotency-key"),
+            local_caller=True,
         )
         video = await self._engine.run(
             provider, provider.create(params), timeout=timeout, max_retries=max_retries
@@ -464,14 +462,13 @@ class AsyncVideoClient:
         cls = providers.get(name)
         if cls is None:  # ids and model names are checked earlier; this is a safety net
             raise BadRequestError(f"Unknown provider '{name}'.", param="model")
-        headers = {**self.default_headers, **(extra_headers or {})}
-        headers = {k: v for k, v in headers.items() if k.lower() != "idempotency-key"}
         return cls(
-            Credentials(
-                api_key=api_key or self.api_key or _env(cls.env_api_key),
-                api_base=api_base or self.api_base or _env(cls.env_api_base),
-                organization=organization or self.organization or _env(("OPENAI_ORGANIZATION",)),
-                extra_headers=headers,
+            _prepare.resolve_credentials(
+                cls,
+                api_key=api_key or self.api_key,
+                api_base=api_base or self.api_base,
+                organization=organization or self.organization,
+                extra_headers={**self.default_headers, **(extra_headers or {})},
             )
         )
 

@@ -338,7 +338,9 @@ async def test_no_list_price_means_no_invented_cost(client: AsyncVideoClient) ->
 async def test_seed_api_functions(state: FakeGeminiState, api_base: str) -> None:
     creds = {"api_key": "gm-test", "api_base": api_base}
     video = await vidgate.acreate_video("A cat", model=MODEL, **creds)
-    assert (video.seconds, video.size) == ("4", "720x1280")
+    # Left out, seconds and size are the model's defaults, as in the client and the gateway
+    # (the seed's "4" / "720x1280" defaults mean "not given").
+    assert (video.seconds, video.size) == ("8", "1280x720")
     state.polls_to_complete = 1
     assert (await vidgate.avideo_retrieve(video.id, **creds)).status == "completed"
     content = await vidgate.avideo_content(video.id, stream=True, **creds)

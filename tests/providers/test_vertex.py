@@ -457,7 +457,8 @@ async def test_delete_sends_nothing_and_expired_operations_are_not_found(
 async def test_seed_api_functions(state: FakeVertexState, base: str, key_file: Path) -> None:
     creds = {"api_key": str(key_file), "api_base": base}
     video = await vidgate.acreate_video("A cat", model="vertex/veo-3.1-generate-001", **creds)
-    assert (video.seconds, video.size) == ("4", "720x1280")
+    # Left out, seconds and size are the model's defaults, as in the client and the gateway.
+    assert (video.seconds, video.size) == ("8", "1280x720")
     state.polls_to_complete = 1
     assert (await vidgate.avideo_retrieve(video.id, **creds)).status == "completed"
     content = await vidgate.avideo_content(video.id, stream=True, **creds)

@@ -8,14 +8,14 @@ all the only model is ``local/preview``.
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import _ids, _pricing, providers
+from .. import _ids, _prepare, providers
 from .._exceptions import APIError, BadRequestError
+from .._prepare import resolve_credentials
 from .._validation import check_extra_body
 from ..providers._base import Credentials, Provider
 from ..types.capabilities import ModelCapabilities
@@ -49,21 +49,23 @@ class Route:
     def estimate(
         self, size: str, seconds: str, extra_body: Mapping[str, Any] | None = None
     ) -> float:
-        """What a job costs at ``size`` and ``seconds`` (with these provider options, where
+        """What a job at ``size`` and ``seconds`` costs (with these provider options, where
         sound changes the price); unknown prices count as free."""
-        if self.price_per_second is not None:
-            return round(self.price_per_second * float(seconds), 4)
-        audio = self.provider.audio(extra_body or {})
-        cost = _pricing.cost_usd(
-            self.provider_name, self.upstream_model, size, seconds, audio=audio
-        )
-        return cost or 0.0
+        return self._price(size, seconds, extra_body) or 0.0
 
     def priced(self, size: str, seconds: str) -> bool:
         """Whether vidgate knows what such a job costs (else its ``cost_usd`` is null)."""
-        if self.price_per_second is not None:
-            return True
-        return _pricing.cost_usd(self.provider_name, self.upstream_model, size, seconds) is not None
+        return self._price(size, seconds, None) is not None
+
+    def _price(self, size: str, seconds: str, extra_body: Mapping[str, Any] | None) -> float | None:
+        return _prepare.estimate(
+            self.provider,
+            self.upstream_model,
+            size,
+            seconds,
+            extra_body,
+            price_per_second=self.price_per_second,
+        )
 
     def poll_every(self) -> float:
         return self.poll_interval or self.provider.poll_interval
@@ -104,10 +106,8 @@ class ModelRouter:
                 )
             cls = providers.get(name)
             assert cls is not None
-            creds = Credentials(
-                api_key=entry.api_key or _env(cls.env_api_key),
-                api_base=entry.api_base or _env(cls.env_api_base),
-                organization=entry.organization,
+            creds = resolve_credentials(
+                cls, api_key=entry.api_key, api_base=entry.api_base, organization=entry.organization
             )
             self._fallback[name] = ProviderSettingsRoute(name, creds)
         self.default_model = settings.general_settings.default_model or (
@@ -196,9 +196,10 @@ def _route(dep: Deployment, where: str) -> Route:
     if cls is None:  # parse_model checked the prefix; a bare name is ``openai``
         raise ConfigError(f"{where}.params.model: unknown provider '{ref.provider}'")
     provider = cls(
-        Credentials(
-            api_key=params.api_key or _env(cls.env_api_key),
-            api_base=params.api_base or _env(cls.env_api_base),
+        resolve_credentials(
+            cls,
+            api_key=params.api_key,
+            api_base=params.api_base,
             organization=params.organization,
             extra_headers=params.extra_headers,
         )
@@ -226,8 +227,3 @@ def _route(dep: Deployment, where: str) -> Route:
             **params.extra_body,
         },
     )
-
-
-def _env(names: tuple[str, ...]) -> str | None:
-    # As in the SDK: a deployment without a key uses the provider's usual variable.
-    return next((os.environ[n] for n in names if os.environ.get(n)), None)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import _prepare
 from .._engine import Engine
 from .._exceptions import (
     APIError,
@@ -32,15 +33,11 @@ from .._exceptions import (
 from .._log import redact_url
 from .._validation import (
     MAX_REFERENCE_BYTES,
-    check_extra_body,
     check_prompt,
-    check_seconds,
-    check_size,
     load_input_reference,
     reference_scheme,
 )
-from ..providers._base import CreateParams, ImageInput
-from ..types.capabilities import ModelCapabilities
+from ..providers._base import CreateParams
 from ..types.video import Video
 from .auth import Caller
 from .body import CreateBody
@@ -88,19 +85,17 @@ class VideoService:
             raise BadRequestError("'model' is required.", param="model", code="missing_required")
         route = self.router.pick(model)
         self._check_model_access(caller, route.public_model)
-        caps = route.capabilities()
-        params = CreateParams(
-            prompt=check_prompt(body.prompt, caps),
-            model=route.upstream_model,
-            seconds=check_seconds(
-                body.seconds if body.seconds is not None else caps.default_seconds, caps, model
-            ),
-            size=check_size(body.size if body.size is not None else caps.default_size, caps, model),
-            input_reference=await self._reference(body.reference, caps, model),
-            extra_body={
-                **route.default_extra,
-                **check_extra_body(body.extra, route.provider, model, operator=False),
-            },
+        params = _prepare.create_params(
+            route.provider,
+            model=model,
+            upstream_model=route.upstream_model,
+            prompt=body.prompt,
+            seconds=body.seconds,
+            size=body.size,
+            input_reference=await self._reference(body.reference, route, model),
+            extra_body=body.extra,
+            defaults=route.default_extra,
+            local_caller=False,
         )
         fingerprint = body.fingerprint
         if idempotency_key:
@@ -136,21 +131,23 @@ class VideoService:
             if stored.idempotency_fingerprint != fingerprint:
                 raise _idempotency_mismatch()
             return stored
-        if caps.idempotency:
+        if route.capabilities().idempotency:
             params.idempotency_key = job.id
         return await self._submit(job, route, params)
 
     async def _reference(
-        self, value: tuple[str, bytes, str] | str | None, caps: ModelCapabilities, model: str
-    ) -> ImageInput | None:
-        """The create's reference image, as bytes: an upload or ``data:`` URL as sent, an
-        ``https:`` URL fetched here through the outbound URL guard (capped and timed), so the
-        image is checked before any job exists. Never a path: see ``load_input_reference``."""
-        if isinstance(value, str) and caps.image_input:
+        self, value: tuple[str, bytes, str] | str | None, route: Route, model: str
+    ) -> tuple[str, bytes, str] | str | None:
+        """The create's reference image as bytes where it is a URL: an ``https:`` URL is
+        fetched here through the outbound URL guard (capped and timed), so the image is
+        checked at create, before any job exists, and a restart can resend it. Uploads and
+        ``data:`` URLs pass as sent; anything else is refused when the params are prepared
+        (never read as a path)."""
+        if isinstance(value, str) and route.capabilities().image_input:
             scheme = reference_scheme(value)
             if scheme in ("https", "http"):
-                value = await self.references.fetch(self.engine, value)
-        return load_input_reference(value, caps, model)
+                return await self.references.fetch(self.engine, value)
+        return value
 
     async def _replay(self, caller: Caller, key: str, fingerprint: str) -> JobRecord | None:
         existing = await self.db.call(self.db.jobs.by_idempotency_key, caller.owner, key)
