@@ -123,7 +123,11 @@ def load_credentials(value: str | None) -> GoogleCredentials:
 class TokenCache:
     """Access tokens by (service-account email, scope), each kept until ``REFRESH_MARGIN``
     seconds before it expires. Thread-safe: the sync facade and the gateway drive flows from
-    several threads."""
+    several threads.
+
+    Bounded: one entry per service account (the scope is fixed), never one per job, and a
+    lookup drops every entry past its use, so it holds only the accounts used within the
+    last hour."""
 
     def __init__(self) -> None:
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
@@ -131,10 +135,13 @@ class TokenCache:
 
     def get(self, key: tuple[str, str], now: float) -> str | None:
         with self._lock:
+            stale = [
+                k for k, (_, expires) in self._tokens.items() if now >= expires - REFRESH_MARGIN
+            ]
+            for k in stale:
+                del self._tokens[k]
             entry = self._tokens.get(key)
-            if entry is None or now >= entry[1] - REFRESH_MARGIN:
-                return None
-            return entry[0]
+            return None if entry is None else entry[0]
 
     def put(self, key: tuple[str, str], token: str, expires_at: float) -> None:
         with self._lock:

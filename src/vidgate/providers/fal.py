@@ -36,7 +36,6 @@ from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoError
 from ._base import (
     ContentSource,
     CreateParams,
-    Credentials,
     Flow,
     Provider,
     Request,
@@ -47,6 +46,8 @@ from ._base import (
 
 QUEUE_BASE = "https://queue.fal.run"
 _NATIVE_ID = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/requests/[A-Za-z0-9_-]+$")
+# A request's result, status or cancel path below the queue base (§7).
+_QUEUE_CALL = re.compile(_NATIVE_ID.pattern.removesuffix("$") + "(/status|/cancel)?$")
 # fal apps under a namespace keep one more path segment in their queue URLs (fal-client AppId).
 _NAMESPACES = ("workflows", "comfy")
 # §7 error types (and fal's request-error types) that name a reason rather than a bug.
@@ -169,11 +170,6 @@ class FalProvider(Provider):
         {"duration", "aspect_ratio", "resolution", "image_url"}
     )
 
-    def __init__(self, credentials: Credentials) -> None:
-        super().__init__(credentials)
-        # Download URLs this adapter handed out, so their errors read as expired links.
-        self._downloads: set[str] = set()
-
     @property
     def api_base(self) -> str:
         base = (self.credentials.api_base or self.default_api_base).rstrip("/")
@@ -245,7 +241,6 @@ class FalProvider(Provider):
                 f"fal's result for {video_id} holds no video file.", code="no_output"
             )
         url = str(file["url"])
-        self._downloads.add(url)
         # §1.2: the file is on fal's CDN, a signed public URL: no fal key goes there.
         request = Request("GET", url, {"User-Agent": USER_AGENT})
         if variant == "video":
@@ -317,9 +312,17 @@ class FalProvider(Provider):
         return f"{self.api_base}/{video_id}"
 
     def _is_download(self, url: str) -> bool:
+        """Whether ``url`` fetches a file rather than calling the queue, told from the URL
+        alone (the adapter remembers nothing per job): fal's CDN is another host, and a file
+        a proxy serves from the queue's own host is at a path that is neither an app (a
+        submit) nor a request's result, status or cancel URL."""
         if not url:
             return False
-        return url in self._downloads or not url.startswith(self.api_base + "/")
+        prefix = self.api_base + "/"
+        if not url.startswith(prefix):
+            return True
+        path = url[len(prefix) :].partition("?")[0]
+        return path not in FAL_MODELS and not _QUEUE_CALL.match(path)
 
 
 def build_input(params: CreateParams) -> dict[str, Any]:

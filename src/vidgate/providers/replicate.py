@@ -43,7 +43,6 @@ from ..types.video import (
 from ._base import (
     ContentSource,
     CreateParams,
-    Credentials,
     Flow,
     Order,
     Provider,
@@ -54,6 +53,10 @@ from ._base import (
 
 API_BASE = "https://api.replicate.com/v1"
 _PREDICTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+# The API paths this adapter calls (§8): list, get, cancel, create (by version or by model).
+_API_CALL = re.compile(
+    r"^predictions(/[A-Za-z0-9_-]{1,100}(/cancel)?)?$|^models/[^/]+/[^/]+/predictions$"
+)
 _MODEL = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(:[0-9a-f]{8,64})?$")
 # §1.1: starting → queued, processing → in_progress, succeeded → completed, the rest failed.
 _STATUS: dict[str, VideoStatus] = {
@@ -183,11 +186,6 @@ class ReplicateProvider(Provider):
         }
     )
 
-    def __init__(self, credentials: Credentials) -> None:
-        super().__init__(credentials)
-        # Output URLs this adapter handed out, so their errors read as expired links.
-        self._downloads: set[str] = set()
-
     @property
     def api_base(self) -> str:
         base = (self.credentials.api_base or self.default_api_base).rstrip("/")
@@ -232,7 +230,6 @@ class ReplicateProvider(Provider):
             raise NotFoundError(
                 f"Replicate prediction {video_id} has no output video (yet).", code="no_output"
             )
-        self._downloads.add(url)
         # §8: outputs are public replicate.delivery URLs; only a file served by the API
         # itself gets the token.
         headers = self.headers() if url.startswith(self.api_base + "/") else {}
@@ -315,7 +312,15 @@ class ReplicateProvider(Provider):
         return f"{self.api_base}/predictions/{video_id}"
 
     def _is_download(self, url: str) -> bool:
-        return bool(url) and (url in self._downloads or not url.startswith(self.api_base + "/"))
+        """Whether ``url`` fetches an output file rather than calling the API, told from the
+        URL alone (the adapter remembers nothing per job): outputs are on another host, and a
+        file the API serves itself is at a path that is not one of the prediction calls."""
+        if not url:
+            return False
+        prefix = self.api_base + "/"
+        if not url.startswith(prefix):
+            return True
+        return not _API_CALL.match(url[len(prefix) :].partition("?")[0])
 
 
 def build_input(params: CreateParams) -> dict[str, Any]:
