@@ -38,7 +38,7 @@ _EXPORTS: dict[str, str] = {
     "UnsupportedFeatureError": "vidgate._exceptions",
     "Usage": "vidgate.types",
     "Video": "vidgate.types",
-    "VideoClient": "vidgate._client",
+    "VideoClient": "vidgate._sync_client",
     "VideoContent": "vidgate.types",
     "VideoDeleted": "vidgate.types",
     "VideoError": "vidgate.types",
@@ -128,7 +128,7 @@ if TYPE_CHECKING:
         video_remix,
         video_retrieve,
     )
-    from ._client import AsyncVideoClient, VideoClient
+    from ._client import AsyncVideoClient
     from ._exceptions import (
         APIConnectionError,
         APIError,
@@ -146,6 +146,7 @@ if TYPE_CHECKING:
         UnsupportedFeatureError,
         VideoGenerationFailed,
     )
+    from ._sync_client import VideoClient
     from .types import (
         ModelCapabilities,
         Usage,
