@@ -13,6 +13,7 @@ from vidgate.providers.openai import OpenAIProvider
 from vidgate.types.video import Video
 
 PROVIDER = OpenAIProvider(Credentials(api_key="sk-x", api_base="https://gw.example/v1/"))
+NOW = 1_800_000_000.0  # when a canned response "arrived"
 
 COMPLETED = {
     "id": "video_1",
@@ -92,22 +93,23 @@ def test_create_with_image_bytes_is_multipart_with_text_fields() -> None:
 
 
 def test_unknown_fields_are_kept_and_statuses_normalized() -> None:
-    video = PROVIDER.parse_video(COMPLETED)
+    video = PROVIDER.parse_video(COMPLETED, now=NOW)
     assert video.model_extra == {"quality": "standard"}
     assert video.model_dump()["quality"] == "standard"
-    cancelled = PROVIDER.parse_video({**COMPLETED, "status": "cancelled"})
+    cancelled = PROVIDER.parse_video({**COMPLETED, "status": "cancelled"}, now=NOW)
     assert cancelled.status == "failed" and cancelled.error is not None
     assert cancelled.error.code == "cancelled"
-    odd = PROVIDER.parse_video({**COMPLETED, "status": "warming_up", "seconds": 8})
+    odd = PROVIDER.parse_video({**COMPLETED, "status": "warming_up", "seconds": 8}, now=NOW)
     assert odd.status == "in_progress" and odd.seconds == "8"
     assert odd.model_extra is not None and odd.model_extra["upstream_status"] == "warming_up"
 
 
 def test_minimal_body_gets_every_nullable_field() -> None:
-    video = PROVIDER.parse_video({"id": "video_2", "status": "queued"})
+    video = PROVIDER.parse_video({"id": "video_2", "status": "queued"}, now=NOW)
     dumped = video.model_dump()
     for key in ("completed_at", "expires_at", "prompt", "remixed_from_video_id", "error"):
         assert key in dumped and dumped[key] is None
+    assert video.created_at == int(NOW)  # no created_at sent: the response's arrival time
 
 
 def test_content_flow_needs_no_metadata_request() -> None:

@@ -46,12 +46,18 @@ class Request:
 
 @dataclass
 class Response:
-    """One HTTP response handed back to a flow (the body already read)."""
+    """One HTTP response handed back to a flow (the body already read).
+
+    ``received_at`` (epoch seconds) is stamped when the engine builds the response. It is a
+    flow's only clock: a flow that needs "now" (a ``created_at`` the provider does not send)
+    reads it here, so its result depends on its inputs and responses alone, and tests pass a
+    fixed value."""
 
     status_code: int
     headers: Mapping[str, str]
     content: bytes
     url: str = ""
+    received_at: float = field(default_factory=time.time)
 
     def json(self) -> Any:
         return json.loads(self.content) if self.content else None
@@ -119,7 +125,7 @@ def queued_video(
         id=str(job_id),
         model=params.model,
         status="queued",
-        created_at=int(time.time()),
+        created_at=int(response.received_at),
         prompt=params.prompt,
         size=params.size,
         seconds=params.seconds,

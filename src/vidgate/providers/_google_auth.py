@@ -166,7 +166,12 @@ def access_token(
     clock: Callable[[], float] = time.time,
 ) -> Flow[str]:
     """A sub-flow (``token = yield from access_token(creds)``) that returns a bearer token,
-    yielding the token exchange only when no unexpired token is cached."""
+    yielding the token exchange only when no unexpired token is cached.
+
+    The one clock an adapter reads: whether a cached token is still good, and the signed
+    assertion's issue time, are decided before any request, so no response can carry that
+    time (``clock`` is injectable for tests). The token's expiry is counted from the exchange
+    response's ``received_at``, the engine's time."""
     if creds.access_token is not None:
         return creds.access_token
     account = creds.service_account
@@ -187,7 +192,7 @@ def access_token(
     if not isinstance(token, str) or not token:
         raise _auth_error("The Google token endpoint answered without an access_token.")
     expires_in = body.get("expires_in", ASSERTION_LIFETIME)
-    TOKEN_CACHE.put(key, token, now + float(expires_in))
+    TOKEN_CACHE.put(key, token, response.received_at + float(expires_in))
     return token
 
 

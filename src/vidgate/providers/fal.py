@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -193,7 +192,8 @@ class FalProvider(Provider):
 
     def retrieve(self, video_id: str, *, model: str) -> Flow[Video]:
         url = self._job_url(video_id)
-        status = _object((yield Request("GET", f"{url}/status", self.headers())))
+        response = yield Request("GET", f"{url}/status", self.headers())
+        status = _object(response)
         state = str(status.get("status", ""))
         # §7 gives no percentage: 0 queued, 50 running, 100 done. Nor does the status say
         # the prompt, size or duration; the SDK keeps size and seconds in the video id.
@@ -202,7 +202,7 @@ class FalProvider(Provider):
             model=model,
             status="in_progress",
             progress=50,
-            created_at=int(time.time()),
+            created_at=int(response.received_at),  # fal's status has no creation time
             prompt="",
             size="",
             seconds="",

@@ -15,7 +15,6 @@ then deletes it (§2.2 endpoints).
 from __future__ import annotations
 
 import base64
-import time
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -189,21 +188,23 @@ class GeminiProvider(Provider):
             "POST", self._url(), self.headers(), json=self.build_body(params), creates_job=True
         )
         response = yield request
-        video = self.parse_interaction(response.json(), model=params.model)
+        video = self.parse_interaction(
+            response.json(), model=params.model, now=response.received_at
+        )
         return video.model_copy(
             update={"prompt": params.prompt, "size": params.size, "seconds": params.seconds}
         )
 
     def retrieve(self, video_id: str, *, model: str) -> Flow[Video]:
         response = yield Request("GET", self._url(video_id), self.headers())
-        return self.parse_interaction(response.json(), model=model)
+        return self.parse_interaction(response.json(), model=model, now=response.received_at)
 
     def content(
         self, video_id: str, *, model: str, variant: VideoContentVariant
     ) -> Flow[ContentSource]:
         response = yield Request("GET", self._url(video_id), self.headers())
         body = response.json()
-        video = self.parse_interaction(body, model=model)
+        video = self.parse_interaction(body, model=model, now=response.received_at)
         _require_completed(video)
         derive = None if variant == "video" else variant
         block = _video_block(body) or {}
@@ -216,7 +217,7 @@ class GeminiProvider(Provider):
 
     def delete(self, video_id: str, *, model: str) -> Flow[VideoDeleted]:
         response = yield Request("GET", self._url(video_id), self.headers())
-        if not self.parse_interaction(response.json(), model=model).done:
+        if not self.parse_interaction(response.json(), model=model, now=response.received_at).done:
             yield Request("POST", self._url(video_id, "cancel"), self.headers(), json={})
         yield Request("DELETE", self._url(video_id), self.headers())
         return VideoDeleted(id=video_id, deleted=True)
@@ -226,7 +227,7 @@ class GeminiProvider(Provider):
         source's output format when the source reports it."""
         response = yield Request("GET", self._url(video_id), self.headers())
         source = response.json()
-        _require_completed(self.parse_interaction(source, model=model))
+        _require_completed(self.parse_interaction(source, model=model, now=response.received_at))
         body: dict[str, Any] = {
             "model": model or str(source.get("model") or ""),
             "input": [{"type": "text", "text": prompt}],
@@ -237,7 +238,7 @@ class GeminiProvider(Provider):
         if isinstance(source.get("response_format"), dict):
             body["response_format"] = source["response_format"]
         created = yield Request("POST", self._url(), self.headers(), json=body, creates_job=True)
-        video = self.parse_interaction(created.json(), model=body["model"])
+        video = self.parse_interaction(created.json(), model=body["model"], now=created.received_at)
         size, seconds = _shape(body.get("response_format"))
         return video.model_copy(
             update={
@@ -250,9 +251,10 @@ class GeminiProvider(Provider):
 
     # -- parsing -----------------------------------------------------------------------------
 
-    def parse_interaction(self, body: Any, *, model: str) -> Video:
+    def parse_interaction(self, body: Any, *, model: str, now: float) -> Video:
         """A Video from an Interaction (§2.2), status per §1.1. Omni reports no progress:
-        0 queued, 50 running, 100 done."""
+        0 queued, 50 running, 100 done. ``now`` is when the response came (the engine's
+        ``Response.received_at``), the creation time when the Interaction gives none."""
         if not isinstance(body, dict) or not body.get("id"):
             raise ValueError("expected an Interaction object with an id")
         raw = str(body.get("status") or "in_progress")
@@ -273,7 +275,7 @@ class GeminiProvider(Provider):
             model=model or str(body.get("model") or ""),
             status=status,
             progress=_PROGRESS[status],
-            created_at=_timestamp(body.get("created")),
+            created_at=_timestamp(body.get("created"), now),
             prompt=None,
             size=size,
             seconds=seconds,
@@ -390,7 +392,9 @@ def _require_completed(video: Video) -> None:
         )
 
 
-def _timestamp(value: Any) -> int:
+def _timestamp(value: Any, now: float) -> int:
+    """An Interaction's ``created`` as epoch seconds; ``now`` (the response's receipt time)
+    when it has none."""
     if isinstance(value, int | float):
         return int(value)
     if isinstance(value, str):
@@ -398,4 +402,4 @@ def _timestamp(value: Any) -> int:
             return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
         except ValueError:
             pass
-    return int(time.time())
+    return int(now)

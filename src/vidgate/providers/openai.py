@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Any, ClassVar
 
 from .._constants import USER_AGENT
@@ -124,11 +123,11 @@ class OpenAIProvider(Provider):
 
     def create(self, params: CreateParams) -> Flow[Video]:
         response = yield self.build_create(params)
-        return self.parse_video(response.json())
+        return self.parse_video(response.json(), now=response.received_at)
 
     def retrieve(self, video_id: str, *, model: str) -> Flow[Video]:
         response = yield Request("GET", self.videos_url(video_id), self.headers())
-        return self.parse_video(response.json())
+        return self.parse_video(response.json(), now=response.received_at)
 
     def content(
         self, video_id: str, *, model: str, variant: VideoContentVariant
@@ -151,7 +150,7 @@ class OpenAIProvider(Provider):
             params["limit"] = "0"
         response = yield Request("GET", self.videos_url(), self.headers(), params=params)
         body = response.json() or {}
-        data = [self.parse_video(item) for item in body.get("data", [])]
+        data = [self.parse_video(item, now=response.received_at) for item in body.get("data", [])]
         return VideoList(
             data=data,
             first_id=body.get("first_id"),
@@ -168,12 +167,14 @@ class OpenAIProvider(Provider):
             creates_job=True,
         )
         response = yield request
-        return self.parse_video(response.json())
+        return self.parse_video(response.json(), now=response.received_at)
 
     # -- parsing -----------------------------------------------------------------------------
 
-    def parse_video(self, body: Any) -> Video:
-        """A Video from an OpenAI-shaped body, tolerant of missing nullable fields and extras."""
+    def parse_video(self, body: Any, *, now: float) -> Video:
+        """A Video from an OpenAI-shaped body, tolerant of missing nullable fields and extras.
+        ``now`` is when the response came (``Response.received_at``), the ``created_at`` of a
+        body without one."""
         if not isinstance(body, dict):
             raise ValueError(f"expected a video object, got {type(body).__name__}")
         data = dict(body)
@@ -183,7 +184,7 @@ class OpenAIProvider(Provider):
             data["upstream_status"] = raw_status
         if raw_status in ("cancelled", "expired") and not data.get("error"):
             data["error"] = {"code": raw_status, "message": f"The video job was {raw_status}."}
-        data.setdefault("created_at", int(time.time()))
+        data.setdefault("created_at", int(now))
         data.setdefault("model", "")
         data.setdefault("size", "")
         data["seconds"] = str(data.get("seconds", ""))

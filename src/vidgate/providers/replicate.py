@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -213,12 +212,12 @@ class ReplicateProvider(Provider):
         else:
             url = f"{self.api_base}/models/{name}/predictions"
         response = yield Request("POST", url, self.headers(), json=body, creates_job=True)
-        video = parse_prediction(response.json(), params.model)
+        video = parse_prediction(response.json(), params.model, now=response.received_at)
         return video.model_copy(update={"size": params.size, "seconds": params.seconds})
 
     def retrieve(self, video_id: str, *, model: str) -> Flow[Video]:
         response = yield Request("GET", self._prediction_url(video_id), self.headers())
-        return parse_prediction(response.json(), model)
+        return parse_prediction(response.json(), model, now=response.received_at)
 
     def content(
         self, video_id: str, *, model: str, variant: VideoContentVariant
@@ -270,7 +269,9 @@ class ReplicateProvider(Provider):
                     seen_after = item.get("id") == after
                     continue
                 if item.get("model") in REPLICATE_MODELS:
-                    found.append(parse_prediction(item, str(item["model"])))
+                    found.append(
+                        parse_prediction(item, str(item["model"]), now=response.received_at)
+                    )
             cursor = _cursor(page.get("next"))
             if cursor is None or len(found) > want:
                 break
@@ -369,8 +370,9 @@ def build_input(params: CreateParams) -> dict[str, Any]:
     return fields
 
 
-def parse_prediction(prediction: Any, model: str) -> Video:
-    """A Video from a Prediction ``{id, status, input, output, error, logs, created_at, ...}``."""
+def parse_prediction(prediction: Any, model: str, *, now: float) -> Video:
+    """A Video from a Prediction ``{id, status, input, output, error, logs, created_at, ...}``;
+    ``now`` (the response's ``received_at``) stands in for a missing ``created_at``."""
     if not isinstance(prediction, dict) or not prediction.get("id"):
         raise BadRequestError(f"Replicate answered without a prediction: {prediction!r}")
     raw = str(prediction.get("status", ""))
@@ -397,7 +399,7 @@ def parse_prediction(prediction: Any, model: str) -> Video:
         model=model,
         status=status,
         progress=progress,
-        created_at=_epoch(prediction.get("created_at")) or int(time.time()),
+        created_at=_epoch(prediction.get("created_at")) or int(now),
         completed_at=_epoch(prediction.get("completed_at")),
         prompt=str(inputs.get("prompt") or ""),
         size="",

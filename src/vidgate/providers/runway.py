@@ -13,7 +13,6 @@ frame for the Veo models. The native video id is Runway's task id.
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
@@ -213,7 +212,9 @@ class RunwayProvider(Provider):
 
     def retrieve(self, video_id: str, *, model: str) -> Flow[Video]:
         response = yield Request("GET", self.url("tasks", video_id), self.headers())
-        return self.parse_task(response.json(), video_id=video_id, model=model)
+        return self.parse_task(
+            response.json(), video_id=video_id, model=model, now=response.received_at
+        )
 
     def content(
         self, video_id: str, *, model: str, variant: VideoContentVariant
@@ -243,8 +244,9 @@ class RunwayProvider(Provider):
 
     # -- parsing -----------------------------------------------------------------------------
 
-    def parse_task(self, task: Any, *, video_id: str, model: str) -> Video:
-        """A Video from ``GET /v1/tasks/{id}`` (§5 task union)."""
+    def parse_task(self, task: Any, *, video_id: str, model: str, now: float) -> Video:
+        """A Video from ``GET /v1/tasks/{id}`` (§5 task union); ``now`` (the response's
+        ``received_at``) stands in for a missing ``createdAt``."""
         if not isinstance(task, dict):
             raise ValueError(f"expected a Runway task object, got {type(task).__name__}")
         raw = str(task.get("status", ""))
@@ -253,7 +255,7 @@ class RunwayProvider(Provider):
             "id": str(task.get("id") or video_id),
             "model": model,
             "status": status,
-            "created_at": _epoch(task.get("createdAt")),
+            "created_at": _epoch(task.get("createdAt"), now),
             "size": "",
             "seconds": "",
         }
@@ -339,13 +341,13 @@ def _failure(task: dict[str, Any]) -> VideoError:
     return VideoError(code=code or "generation_failed", message=message)
 
 
-def _epoch(value: Any) -> int:
+def _epoch(value: Any, now: float) -> int:
     if isinstance(value, str):
         try:
             return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
         except ValueError:
             pass
-    return int(time.time())
+    return int(now)
 
 
 def _download_error(response: Response, provider: str) -> APIStatusError:

@@ -29,7 +29,6 @@ import binascii
 import mimetypes
 import os
 import re
-import time
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -259,14 +258,17 @@ class VertexProvider(Provider):
         url = self._model_url(project, location, params.model, "predictLongRunning")
         response = yield Request("POST", url, headers, json=body, creates_job=True)
         operation = response.json() or {}
-        video = self.parse_operation(operation, model=params.model, polled=False)
+        video = self.parse_operation(
+            operation, model=params.model, polled=False, now=response.received_at
+        )
         return video.model_copy(
             update={"prompt": params.prompt, "size": params.size, "seconds": params.seconds}
         )
 
     # -- poll and content ---------------------------------------------------------------------
 
-    def _fetch(self, name: str) -> Flow[tuple[dict[str, Any], dict[str, str]]]:
+    def _fetch(self, name: str) -> Flow[tuple[Response, dict[str, str]]]:
+        """The operation's ``fetchPredictOperation`` response, and the headers it was sent with."""
         match = _OPERATION.match(name)
         if match is None:
             raise BadRequestError(
@@ -279,17 +281,21 @@ class VertexProvider(Provider):
             match["project"], match["location"], match["model"], "fetchPredictOperation"
         )
         response = yield Request("POST", url, headers, json={"operationName": name})
-        return response.json() or {}, headers
+        return response, headers
 
     def retrieve(self, video_id: str, *, model: str) -> Flow[Video]:
-        operation, _ = yield from self._fetch(video_id)
-        return self.parse_operation(operation, model=model, name=video_id)
+        response, _ = yield from self._fetch(video_id)
+        operation = response.json() or {}
+        return self.parse_operation(operation, model=model, name=video_id, now=response.received_at)
 
     def content(
         self, video_id: str, *, model: str, variant: VideoContentVariant
     ) -> Flow[ContentSource]:
-        operation, headers = yield from self._fetch(video_id)
-        video = self.parse_operation(operation, model=model, name=video_id)
+        response, headers = yield from self._fetch(video_id)
+        operation = response.json() or {}
+        video = self.parse_operation(
+            operation, model=model, name=video_id, now=response.received_at
+        )
         if video.status != "completed":
             raise BadRequestError(
                 f"Video is not ready: it is {video.status}"
@@ -325,11 +331,13 @@ class VertexProvider(Provider):
     # -- parsing -----------------------------------------------------------------------------
 
     def parse_operation(
-        self, operation: Any, *, model: str, name: str = "", polled: bool = True
+        self, operation: Any, *, model: str, now: float, name: str = "", polled: bool = True
     ) -> Video:
         """A Video from an LRO (§1.1 Vertex row): ``error`` → failed; ``done`` with videos →
         completed; ``done`` without videos → RAI-filtered, failed ``moderation_blocked``;
-        else in_progress. Vertex reports no progress: 0 at create, 50 while running, 100."""
+        else in_progress. Vertex reports no progress: 0 at create, 50 while running, 100.
+        An operation has no creation time: ``created_at`` is ``now``, the response's
+        ``received_at``."""
         if not isinstance(operation, dict):
             raise ValueError(f"expected an operation object, got {type(operation).__name__}")
         fields: dict[str, Any] = {
@@ -337,7 +345,7 @@ class VertexProvider(Provider):
             "model": model,
             "status": "in_progress",
             "progress": 50 if polled else 0,
-            "created_at": int(time.time()),
+            "created_at": int(now),
             "prompt": None,
             "size": "",
             "seconds": "",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from typing import Any, ClassVar
 
 from .._constants import USER_AGENT
@@ -171,7 +170,9 @@ class XAIProvider(Provider):
 
     def retrieve(self, video_id: str, *, model: str) -> Flow[Video]:
         response = yield Request("GET", self.url(video_id), self.headers())
-        return self.parse_status(response.json(), video_id=video_id, model=model)
+        return self.parse_status(
+            response.json(), video_id=video_id, model=model, now=response.received_at
+        )
 
     def content(
         self, video_id: str, *, model: str, variant: VideoContentVariant
@@ -180,7 +181,7 @@ class XAIProvider(Provider):
         # thumbnail or spritesheet, so those are made locally from the video.
         response = yield Request("GET", self.url(video_id), self.headers())
         body = response.json()
-        video = self.parse_status(body, video_id=video_id, model=model)
+        video = self.parse_status(body, video_id=video_id, model=model, now=response.received_at)
         url = _video_of(body).get("url")
         if video.status != "completed" or not url:
             raise BadRequestError(
@@ -200,8 +201,9 @@ class XAIProvider(Provider):
 
     # -- parsing -----------------------------------------------------------------------------
 
-    def parse_status(self, body: Any, *, video_id: str, model: str) -> Video:
-        """A Video from ``GET /v1/videos/{request_id}`` (§11, status mapping §1.1)."""
+    def parse_status(self, body: Any, *, video_id: str, model: str, now: float) -> Video:
+        """A Video from ``GET /v1/videos/{request_id}`` (§11, status mapping §1.1). xAI's
+        status has no creation time: ``created_at`` is ``now``, the response's ``received_at``."""
         if not isinstance(body, dict):
             raise ValueError(f"expected an xAI video status object, got {type(body).__name__}")
         video = _video_of(body)
@@ -214,7 +216,7 @@ class XAIProvider(Provider):
         data: dict[str, Any] = {
             "id": video_id,
             "model": model,
-            "created_at": int(time.time()),  # xAI's status has no creation time
+            "created_at": int(now),
             "size": "",
             "seconds": "",
         }
