@@ -1,6 +1,6 @@
 """``vidgate keys create|list|info|revoke``: manage a running gateway's virtual keys.
 
-Talks to the gateway over HTTP with the master key (``--master-key`` or
+Talks to the gateway through the SDK's ``GatewayAdmin`` with the master key (``--master-key`` or
 ``VIDGATE_MASTER_KEY``); ``--gateway`` (or ``VIDGATE_API_BASE``) says where it runs.
 """
 
@@ -38,36 +38,28 @@ MasterKeyOption = Annotated[
 app = typer.Typer(help="Create, list and revoke the gateway's virtual keys.", no_args_is_help=True)
 
 
-def admin_call(
-    gateway: str,
-    master_key: str | None,
-    method: str,
-    path: str,
-    *,
-    body: dict[str, Any] | None = None,
-    params: dict[str, str] | None = None,
-) -> Any:
-    """One JSON request to the gateway's admin API; an error response raises the matching
-    vidgate exception (shown by the CLI as one ``error:`` line)."""
-    import httpx
+def admin(gateway: str, master_key: str | None) -> Any:
+    """The gateway's admin API (see :class:`vidgate._admin.GatewayAdmin`), run from the CLI's
+    thread: ``admin(...).call("generate_key", ...)``."""
+    from .._admin import GatewayAdmin
 
-    from ..providers._base import Response, openai_style_error
+    return _SyncAdmin(GatewayAdmin(gateway, master_key))
 
-    base = gateway.rstrip("/").removesuffix("/v1")
-    headers = {"Authorization": f"Bearer {master_key}"} if master_key else {}
-    try:
-        reply = httpx.request(
-            method, f"{base}{path}", json=body, params=params, headers=headers, timeout=30
-        )
-    except httpx.HTTPError as exc:
-        from .._exceptions import APIConnectionError
 
-        raise APIConnectionError(f"Could not reach the gateway at {base}: {exc}") from None
-    if reply.status_code >= 400:
-        raise openai_style_error(
-            Response(reply.status_code, reply.headers, reply.content, url=str(reply.url))
-        )
-    return reply.json()
+class _SyncAdmin:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def call(self, name: str, **kwargs: Any) -> Any:
+        from .. import _sync
+
+        async def once() -> Any:
+            try:
+                return await getattr(self._client, name)(**kwargs)
+            finally:
+                await self._client.aclose()
+
+        return _sync.run(once())
 
 
 def _key_rows(keys: list[dict[str, Any]]) -> list[list[str]]:
@@ -119,7 +111,7 @@ def create(
             body["metadata"] = json.loads(metadata)
         except ValueError:
             raise typer.BadParameter("must be a JSON object", param_hint="--metadata") from None
-    created = admin_call(gateway, master_key, "POST", "/key/generate", body=body)
+    created = admin(gateway, master_key).call("generate_key", **body)
     if as_json:
         _render.json_out(json.dumps(created, indent=2))
         return
@@ -134,7 +126,7 @@ def list_keys(
     as_json: JsonOption = False,
 ) -> None:
     """List every key (never their secrets)."""
-    keys = admin_call(gateway, master_key, "GET", "/key/list")["keys"]
+    keys = admin(gateway, master_key).call("list_keys")
     if as_json:
         _render.json_out(json.dumps(keys, indent=2))
         return
@@ -149,5 +141,5 @@ def revoke(
 ) -> None:
     """Revoke a key: it stops working at once; its videos and spend history stay."""
     body = {"key_ids": [key]} if key.startswith("key_") else {"keys": [key]}
-    deleted = admin_call(gateway, master_key, "POST", "/key/delete", body=body)["deleted_keys"]
+    deleted = admin(gateway, master_key).call("delete_keys", **body)
     _render.plain(f"revoked {', '.join(deleted)}")

@@ -12,7 +12,7 @@ import typer
 
 from . import _render
 from ._common import JsonOption
-from .keys import DEFAULT_GATEWAY, GatewayOption, MasterKeyOption, admin_call
+from .keys import DEFAULT_GATEWAY, GatewayOption, MasterKeyOption, admin
 
 _HEADERS = ("VIDEO", "KEY", "MODEL", "STATUS", "SECONDS", "SIZE", "COST", "CREATED")
 
@@ -37,7 +37,7 @@ def spend(
     ):
         if value:
             params[name] = value
-    entries = admin_call(gateway, master_key, "GET", "/spend/logs", params=params)
+    entries = admin(gateway, master_key).call("spend_logs", **params)
     if as_json:
         _render.json_out(json.dumps(entries, indent=2))
         return
