@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
-pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
-
 from tests.gateway.conftest import Gateway, standard_config
 
 from .conftest import Cli, assert_one_error_line
+
+pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
