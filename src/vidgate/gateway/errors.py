@@ -69,6 +69,9 @@ def from_upstream(exc: APIError, provider: str) -> APIError:
                 f"The provider '{provider}' rejected the gateway's credentials (HTTP {status}).",
                 code="upstream_auth_failed",
             )
+        if status >= 500 and exc.code == "upstream_protocol_error":
+            # The engine's own verdict on an answer it could not read: keep its code.
+            return GatewayError(502, exc.message, code="upstream_protocol_error")
         if status >= 500:
             return GatewayError(
                 502,
