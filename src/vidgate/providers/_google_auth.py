@@ -103,12 +103,8 @@ def load_credentials(value: str | None) -> GoogleCredentials:
             "or an access token) or set GOOGLE_APPLICATION_CREDENTIALS."
         )
     text = value.strip()
-    if not text.startswith("{") and (os.sep in text or text.endswith(".json")):
-        try:
-            with open(text, encoding="utf-8") as f:
-                text = f.read().strip()
-        except OSError as exc:
-            raise _auth_error(f"Cannot read the Google credentials file '{value}': {exc}") from exc
+    if is_key_file_path(text):
+        text = read_key_file(text).strip()
     if not text.startswith("{"):
         return GoogleCredentials(access_token=text)
     try:
@@ -118,6 +114,35 @@ def load_credentials(value: str | None) -> GoogleCredentials:
     if not isinstance(info, dict):
         raise _auth_error("The Google credentials JSON must be an object.")
     return GoogleCredentials(service_account=ServiceAccount.from_info(info))
+
+
+def is_key_file_path(value: str) -> bool:
+    """Whether a Google credential names a key file rather than holding the key's JSON text or
+    an OAuth access token. Pure (looks at the text, touches no file), for the credential
+    resolver, which reads such files and hands adapters the JSON.
+
+    Example:
+        >>> is_key_file_path("/etc/vidgate/sa.json"), is_key_file_path('{"type": "x"}')
+        (True, False)
+    """
+    text = value.strip()
+    return bool(text) and not text.startswith("{") and (os.sep in text or text.endswith(".json"))
+
+
+def read_key_file(path: str) -> str:
+    """The text of the service-account key file at ``path``.
+
+    The one file read left in ``providers/``, kept apart so the credential resolver can call it
+    (adapters read no files: issue 9); once it does, adapters receive the JSON in ``api_key``.
+
+    Raises:
+        AuthenticationError: the file cannot be read.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise _auth_error(f"Cannot read the Google credentials file '{path}': {exc}") from exc
 
 
 class TokenCache:
