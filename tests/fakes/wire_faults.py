@@ -18,6 +18,9 @@ matches, answers the gateway the way real networks, CDNs and load balancers fail
                               bytes than ``Content-Length`` (a CDN edge cut off mid-object).
 ``ShortLength``               A ``Content-Length`` smaller than the body sent after it (a
                               buggy compressing proxy that counts the wrong bytes).
+``ShortBody``                 A consistent but short answer: ``Content-Length`` and body both
+                              cut to ``fraction`` (a CDN edge serving a partly cached object
+                              as if whole). Nothing on the wire is wrong; only the content is.
 ``HtmlError``                 A load balancer's HTML error page (nginx/Cloudflare-style
                               ``502 Bad Gateway``): providers.md §5 lists 502/503/504 as the
                               statuses to retry; the page is not JSON. Not forwarded.
@@ -25,6 +28,9 @@ matches, answers the gateway the way real networks, CDNs and load balancers fail
                               provider sheds load, providers.md §5 and §7). Not forwarded.
 ``InvalidJson``               The request is forwarded (the provider acts on it), but the 200
                               that comes back is not JSON (a truncated write, a captive page).
+``Flood``                     An endless answer (``size`` bytes, declared or chunked): a hostile
+                              or broken upstream that would make the gateway hold gigabytes.
+                              Not forwarded.
 ``Redirect``                  ``302`` to an address the gateway must never fetch: the cloud
                               metadata service (169.254.169.254) or a private network address.
                               Not forwarded.
@@ -91,7 +97,8 @@ class Fault:
 
 @dataclass
 class Reset(Fault):
-    """Headers and ``fraction`` of the body, then a TCP reset."""
+    """Headers and ``fraction`` of the body, then a TCP reset; a negative ``fraction``
+    resets before the headers."""
 
     fraction: float = 0.5
 
@@ -126,6 +133,13 @@ class ShortLength(Fault):
 
 
 @dataclass
+class ShortBody(Fault):
+    """``fraction`` of the body, with a ``Content-Length`` that matches it."""
+
+    fraction: float = 0.5
+
+
+@dataclass
 class HtmlError(Fault):
     """A load balancer's HTML error page; the fake never sees the request."""
 
@@ -146,6 +160,18 @@ class InvalidJson(Fault):
     """The fake answers; the gateway gets ``200`` with ``body`` as ``application/json``."""
 
     body: bytes = b'{"id": "job_'
+
+
+@dataclass
+class Flood(Fault):
+    """``status`` with ``size`` bytes of JSON-ish filler, streamed; ``sent`` counts what was
+    written before the client hung up."""
+
+    status: int = 200
+    size: int = 64 * 1024 * 1024
+    chunked: bool = False
+    sent: int = 0
+    forward: bool = False
 
 
 @dataclass
@@ -384,10 +410,10 @@ class FaultProxy:
     ) -> bool:
         """Answer as ``fault`` says; ``True`` if the connection may serve another request."""
         if isinstance(fault, Reset):
-            writer.write(
-                _head(status, headers, len(body)) + body[: int(len(body) * fault.fraction)]
-            )
-            await writer.drain()
+            if fault.fraction >= 0:
+                part = body[: int(len(body) * fault.fraction)]
+                writer.write(_head(status, headers, len(body)) + part)
+                await writer.drain()
             await asyncio.sleep(0.01)  # let the client read what was sent before the reset
             sock = writer.get_extra_info("socket")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -419,6 +445,14 @@ class FaultProxy:
             await writer.drain()
             await asyncio.sleep(0.05)  # the stray bytes sit on the connection, then it closes
             return False
+        if isinstance(fault, ShortBody):
+            part = body[: int(len(body) * fault.fraction)]
+            writer.write(_head(status, headers, len(part)) + part)
+            await writer.drain()
+            return True
+        if isinstance(fault, Flood):
+            await self._flood(fault, writer)
+            return False
         if isinstance(fault, HtmlError):
             head = [(b"content-type", b"text/html"), (b"server", b"nginx")]
             writer.write(_head(_status_line(fault.status), head, len(NGINX_502)) + NGINX_502)
@@ -436,6 +470,20 @@ class FaultProxy:
             raise AssertionError(f"unknown fault {fault!r}")
         await writer.drain()
         return True
+
+    async def _flood(self, fault: Flood, writer: asyncio.StreamWriter) -> None:
+        head = [(b"content-type", b"application/json")]
+        if fault.chunked:
+            lines = [_status_line(fault.status), b"content-type: application/json"]
+            writer.write(b"\r\n".join([*lines, b"transfer-encoding: chunked"]) + b"\r\n\r\n")
+        else:
+            writer.write(_head(_status_line(fault.status), head, fault.size))
+        piece = b"[" + b" " * (64 * 1024 - 1)
+        while fault.sent < fault.size and not self._stopping.is_set():
+            data = piece[: fault.size - fault.sent]
+            writer.write(b"%x\r\n%s\r\n" % (len(data), data) if fault.chunked else data)
+            await writer.drain()  # raises once the client has closed
+            fault.sent += len(data)
 
     async def _until_client_leaves(self, reader: asyncio.StreamReader) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())
