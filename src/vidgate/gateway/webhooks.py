@@ -104,9 +104,17 @@ class Webhooks:
             if delay:
                 await self._sleep(delay)
             try:
-                response = await self._client.post(target.url, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                log.info("webhook %s to %s failed: %s", event_id, target.url, exc)
+                # The whole attempt is bounded (a subscriber that answers a byte at a time would
+                # otherwise hold it past every per-read timeout), and only the status is read.
+                async with (
+                    asyncio.timeout(DELIVERY_TIMEOUT),
+                    self._client.stream(
+                        "POST", target.url, content=body, headers=headers
+                    ) as response,
+                ):
+                    pass
+            except (httpx.HTTPError, TimeoutError) as exc:
+                log.info("webhook %s to %s failed: %s", event_id, target.url, exc or "timeout")
                 continue
             if response.status_code < 300:
                 return
