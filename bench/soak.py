@@ -117,7 +117,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="results file ('-': none)")
     args = parser.parse_args()
     args.load_before = os.getloadavg()[0]
-    command = "python bench/soak.py " + shlex.join(sys.argv[1:])
+    command = shlex.join(["python", "bench/soak.py", *sys.argv[1:]])
     max_upload = MAX_UPLOAD_BYTES
     with tempfile.TemporaryDirectory(prefix="vidgate-soak-") as tmp:
         home = Path(tmp) / "gw"
