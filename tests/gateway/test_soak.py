@@ -29,7 +29,9 @@ WARMUP_REQUESTS = 300
 WARMUP_CREATES = 10
 MAX_UPLOAD_BYTES = 256 * 1024  # small, so the oversized-body requests stay cheap
 SETTLE_TIMEOUT = 90.0  # a job not terminal this long after its phase ended is stuck
-HANG_GUARD = 480.0  # the whole soak; about 100 s on an idle 2-core machine
+# The whole soak. It needs about 150 CPU-seconds (gateway ~70, renders ~60, driver ~10), so
+# about 80-100 s on 2 idle cores; 136-226 s were measured on 2 cores shared with other runs.
+HANG_GUARD = 480.0
 # After the run the gateway may hold a little more than after the warm-up without leaking:
 # the SQLite page cache and the allocator's free lists grow to the largest working set seen
 # (list pages of 100 videos, 64 requests in flight), and CPython keeps freed arenas. 25 MiB is
