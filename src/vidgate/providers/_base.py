@@ -14,8 +14,10 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
 
+from .._constants import USER_AGENT
 from .._exceptions import (
     APIStatusError,
+    AuthenticationError,
     InternalServerError,
     UnsupportedFeatureError,
     error_for_status,
@@ -175,9 +177,59 @@ class Provider:
     # ``storage_uri``): the SDK's caller is the account holder and may set them; a gateway's
     # caller is a tenant and may not (the operator sets them in the deployment's params).
     operator_fields: ClassVar[frozenset[str]] = frozenset()
+    # Headers the provider's API wants on every call whatever the credentials (Runway's
+    # ``X-Runway-Version``); see :meth:`headers`.
+    fixed_headers: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, credentials: Credentials) -> None:
+        # The only instance state: an adapter remembers nothing between flows (issue 9).
         self.credentials = credentials
+
+    # -- headers -----------------------------------------------------------------------------
+
+    def headers(self) -> dict[str, str]:
+        """The headers of a call to the provider's API. Adapters do not override this; they
+        override :meth:`auth_headers`, the one place credentials become headers."""
+        return self.headers_with(self.auth_headers())
+
+    def headers_with(self, auth: Mapping[str, str]) -> dict[str, str]:
+        """The common headers around ``auth``: ``User-Agent`` and ``Accept`` first, then
+        ``auth``, :attr:`fixed_headers` and the caller's ``extra_headers`` (which win). Called
+        by :meth:`headers`, and by an adapter whose credentials come from a flow (Vertex's
+        token exchange) with what that flow returned."""
+        return {
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            **auth,
+            **self.fixed_headers,
+            **self.credentials.extra_headers,
+        }
+
+    def auth_headers(self) -> dict[str, str]:
+        """The hook: the credentials as headers. The default is ``Authorization: Bearer``
+        with the API key, and nothing without one (the server then decides)."""
+        key = self.credentials.api_key
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def require_api_key(self) -> str:
+        """The API key, for an ``auth_headers`` that cannot go without one.
+
+        Raises:
+            AuthenticationError: no key, before any request is sent.
+        """
+        key = self.credentials.api_key
+        if not key:
+            where = " or ".join(self.env_api_key) or "the provider's key variable"
+            raise AuthenticationError(
+                f"No API key for {self.name}: pass api_key=... or set {where}.",
+                code="missing_api_key",
+            )
+        return key
+
+    def public_headers(self) -> dict[str, str]:
+        """The headers of a download from a signed or public link on another host: the
+        ``User-Agent`` only, never the key or the caller's extra headers."""
+        return {"User-Agent": USER_AGENT}
 
     def audio(self, extra_body: Mapping[str, Any]) -> bool | None:
         """Whether a create with these provider options makes sound, where that changes the

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .._constants import USER_AGENT
 from .._exceptions import BadRequestError
 from ..types.capabilities import OPENAI_SIZES, ModelCapabilities
 from .openai import OpenAIProvider
@@ -57,9 +56,7 @@ class AzureProvider(OpenAIProvider):
             base = base.removesuffix("/openai") + "/openai/v1"
         return base
 
-    def headers(self) -> dict[str, str]:
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        if self.credentials.api_key:
-            headers["api-key"] = self.credentials.api_key
-        headers.update(self.credentials.extra_headers)
-        return headers
+    def auth_headers(self) -> dict[str, str]:
+        # §4.2: the key goes in ``api-key``, with no bearer token and no OpenAI organization.
+        key = self.credentials.api_key
+        return {"api-key": key} if key else {}

@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .._constants import USER_AGENT
 from .._exceptions import APIStatusError, BadRequestError, NotFoundError, UnsupportedFeatureError
 from ..types.capabilities import ModelCapabilities
 from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoError
@@ -174,12 +173,9 @@ class FalProvider(Provider):
         base = (self.credentials.api_base or self.default_api_base).rstrip("/")
         return base if "://" in base else f"https://{base}"
 
-    def headers(self) -> dict[str, str]:
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        if self.credentials.api_key:
-            headers["Authorization"] = f"Key {self.credentials.api_key}"
-        headers.update(self.credentials.extra_headers)
-        return headers
+    def auth_headers(self) -> dict[str, str]:
+        key = self.credentials.api_key
+        return {"Authorization": f"Key {key}"} if key else {}
 
     # -- flows -------------------------------------------------------------------------------
 
@@ -242,7 +238,7 @@ class FalProvider(Provider):
             )
         url = str(file["url"])
         # §1.2: the file is on fal's CDN, a signed public URL: no fal key goes there.
-        request = Request("GET", url, {"User-Agent": USER_AGENT})
+        request = Request("GET", url, self.public_headers())
         if variant == "video":
             return ContentSource(request, content_type=str(file.get("content_type") or "video/mp4"))
         return ContentSource(request, derive=variant)

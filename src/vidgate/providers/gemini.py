@@ -19,10 +19,8 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from .._constants import USER_AGENT
 from .._exceptions import (
     APIStatusError,
-    AuthenticationError,
     BadRequestError,
     NotFoundError,
     UnsupportedFeatureError,
@@ -119,17 +117,8 @@ class GeminiProvider(Provider):
 
     # -- requests ----------------------------------------------------------------------------
 
-    def headers(self) -> dict[str, str]:
-        key = self.credentials.api_key
-        if not key:
-            raise AuthenticationError(
-                "No Gemini API key: pass api_key or set GEMINI_API_KEY (or GOOGLE_API_KEY).",
-                status_code=401,
-                code="missing_api_key",
-            )
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json", "x-goog-api-key": key}
-        headers.update(self.credentials.extra_headers)
-        return headers
+    def auth_headers(self) -> dict[str, str]:
+        return {"x-goog-api-key": self.require_api_key()}
 
     def _url(self, *parts: str) -> str:
         return "/".join((self.api_base, "interactions", *parts))
@@ -315,7 +304,7 @@ class GeminiProvider(Provider):
         if ":download" not in parts.path and len(segments) >= 3 and segments[-2] == "files":
             url = f"{parts.scheme}://{parts.netloc}/download/{segments[-3]}/files/{segments[-1]}:download"
         trusted = parts.netloc == api.netloc or (parts.hostname or "").endswith(_GOOGLE_HOST)
-        headers = self.headers() if trusted else {"User-Agent": USER_AGENT}
+        headers = self.headers() if trusted else self.public_headers()
         return Request("GET", url, {**headers, "Accept": "*/*"}, params={"alt": "media"})
 
 

@@ -10,7 +10,6 @@ import base64
 import json
 from typing import Any, ClassVar
 
-from .._constants import USER_AGENT
 from ..types.capabilities import HD_SIZES, OPENAI_SIZES, ModelCapabilities
 from ..types.video import CONTENT_TYPES, Video, VideoContentVariant, VideoDeleted, VideoList
 from ._base import ContentSource, CreateParams, Flow, ImageInput, Order, Provider, Request
@@ -81,13 +80,10 @@ class OpenAIProvider(Provider):
 
     # -- request building --------------------------------------------------------------------
 
-    def headers(self) -> dict[str, str]:
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        if self.credentials.api_key:
-            headers["Authorization"] = f"Bearer {self.credentials.api_key}"
+    def auth_headers(self) -> dict[str, str]:
+        headers = super().auth_headers()  # Authorization: Bearer
         if self.credentials.organization:
             headers["OpenAI-Organization"] = self.credentials.organization
-        headers.update(self.credentials.extra_headers)
         return headers
 
     def videos_url(self, *parts: str) -> str:

@@ -28,7 +28,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
-from .._constants import USER_AGENT
 from .._exceptions import APIStatusError, BadRequestError, NotFoundError, UnsupportedFeatureError
 from ..types.capabilities import ModelCapabilities
 from ..types.video import (
@@ -194,13 +193,6 @@ class ReplicateProvider(Provider):
         # A pinned version (owner/name:version) accepts what its model does.
         return super().capabilities(model.partition(":")[0])
 
-    def headers(self) -> dict[str, str]:
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        if self.credentials.api_key:
-            headers["Authorization"] = f"Bearer {self.credentials.api_key}"
-        headers.update(self.credentials.extra_headers)
-        return headers
-
     # -- flows -------------------------------------------------------------------------------
 
     def create(self, params: CreateParams) -> Flow[Video]:
@@ -231,8 +223,8 @@ class ReplicateProvider(Provider):
             )
         # §8: outputs are public replicate.delivery URLs; only a file served by the API
         # itself gets the token.
-        headers = self.headers() if url.startswith(self.api_base + "/") else {}
-        request = Request("GET", url, {"User-Agent": USER_AGENT, **headers})
+        on_api = url.startswith(self.api_base + "/")
+        request = Request("GET", url, self.headers() if on_api else self.public_headers())
         if variant == "video":
             return ContentSource(request, content_type="video/mp4")
         return ContentSource(request, derive=variant)

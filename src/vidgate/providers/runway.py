@@ -17,10 +17,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-from .._constants import USER_AGENT
 from .._exceptions import (
     APIStatusError,
-    AuthenticationError,
     BadRequestError,
     NotFoundError,
     UnsupportedFeatureError,
@@ -109,23 +107,12 @@ class RunwayProvider(Provider):
     # (§5) the price table does not know. ``audio`` stays allowed: it picks the Veo models'
     # audio or silent price through :meth:`audio`.
     reserved_fields: ClassVar[frozenset[str]] = frozenset({*_OWNED, "outputFormat"})
+    fixed_headers: ClassVar[Mapping[str, str]] = {"X-Runway-Version": API_VERSION}
 
     # -- request building --------------------------------------------------------------------
 
-    def headers(self) -> dict[str, str]:
-        if not self.credentials.api_key:
-            raise AuthenticationError(
-                "No Runway API key: pass api_key=... or set RUNWAYML_API_SECRET.",
-                code="missing_api_key",
-            )
-        headers = {
-            "User-Agent": USER_AGENT,
-            "Accept": "application/json",
-            "Authorization": f"Bearer {self.credentials.api_key}",
-            "X-Runway-Version": API_VERSION,
-        }
-        headers.update(self.credentials.extra_headers)
-        return headers
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.require_api_key()}"}
 
     def url(self, *parts: str) -> str:
         # The base is the host (as RUNWAYML_BASE_URL is for Runway's SDK); tolerate a "/v1".
@@ -232,7 +219,7 @@ class RunwayProvider(Provider):
                 code="video_not_ready",
             )
         # A signed CDN link: sent without our Runway key.
-        request = Request("GET", str(output[0]), {"User-Agent": USER_AGENT})
+        request = Request("GET", str(output[0]), self.public_headers())
         if variant == "video":
             return ContentSource(request, content_type="video/mp4")
         return ContentSource(request, derive=variant)

@@ -32,7 +32,6 @@ import re
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from .._constants import USER_AGENT
 from .._exceptions import (
     APIStatusError,
     BadRequestError,
@@ -175,15 +174,17 @@ class VertexProvider(Provider):
     def _credentials(self) -> _google_auth.GoogleCredentials:
         return _google_auth.load_credentials(self.credentials.api_key)
 
+    def auth_headers(self) -> dict[str, str]:
+        """Vertex has no header to make from ``api_key`` alone: it holds a service-account key
+        (never sent) or a token, and a key's bearer token is minted by a request. The flows
+        take their headers from :meth:`_headers`, a flow, instead."""
+        raise NotImplementedError("Vertex AI's auth headers come from a flow: use _headers.")
+
     def _headers(self, creds: _google_auth.GoogleCredentials) -> Flow[dict[str, str]]:
+        """The auth hook as a flow: the common headers (``headers_with``) around a bearer
+        token from ``api_key`` or from the token exchange."""
         token = yield from _google_auth.access_token(creds)
-        headers = {
-            "User-Agent": USER_AGENT,
-            "Accept": "application/json",
-            "Authorization": f"Bearer {token}",
-        }
-        headers.update(self.credentials.extra_headers)
-        return headers
+        return self.headers_with({"Authorization": f"Bearer {token}"})
 
     def _where(
         self, extra: dict[str, Any], creds: _google_auth.GoogleCredentials

@@ -19,7 +19,6 @@ import base64
 import re
 from typing import Any, ClassVar
 
-from .._constants import USER_AGENT
 from .._exceptions import (
     APIStatusError,
     AuthenticationError,
@@ -114,18 +113,8 @@ class XAIProvider(Provider):
 
     # -- request building --------------------------------------------------------------------
 
-    def headers(self) -> dict[str, str]:
-        if not self.credentials.api_key:
-            raise AuthenticationError(
-                "No xAI API key: pass api_key=... or set XAI_API_KEY.", code="missing_api_key"
-            )
-        headers = {
-            "User-Agent": USER_AGENT,
-            "Accept": "application/json",
-            "Authorization": f"Bearer {self.credentials.api_key}",
-        }
-        headers.update(self.credentials.extra_headers)
-        return headers
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.require_api_key()}"}
 
     def url(self, *parts: str) -> str:
         return "/".join((self.api_base, "videos", *parts))
@@ -189,7 +178,7 @@ class XAIProvider(Provider):
                 param="video_id",
                 code="video_not_ready",
             )
-        request = Request("GET", str(url), {"User-Agent": USER_AGENT})  # no xAI key on the CDN
+        request = Request("GET", str(url), self.public_headers())  # no xAI key on the CDN
         if variant == "video":
             return ContentSource(request, content_type="video/mp4")
         return ContentSource(request, derive=variant)
