@@ -3,6 +3,7 @@ declares what it needs (../shared/STYLE.md habit 3)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import vidgate.providers as registry
@@ -35,3 +36,15 @@ def test_every_provider_loads_with_a_name_and_models() -> None:
 
 def test_unknown_provider_is_none() -> None:
     assert registry.get("no-such-provider") is None
+
+
+def test_every_capability_flag_is_read() -> None:
+    """A flag declared per model but read nowhere is a promise nothing keeps (issue 9): each
+    field of ModelCapabilities is read from a capabilities object somewhere in the package."""
+    package = PROVIDERS_DIR.parent
+    source = "\n".join(
+        p.read_text(encoding="utf-8") for p in package.rglob("*.py") if p.name != "capabilities.py"
+    )
+    for field in ModelCapabilities.model_fields:
+        reader = re.compile(rf"\b(caps|capabilities\([^)]*\)|PREVIEW)\.{field}\b")
+        assert reader.search(source), f"ModelCapabilities.{field} is declared but never read"

@@ -75,8 +75,6 @@ class FalModel:
             sizes=tuple(self.sizes),
             image_input=self.image_field is not None,
             remix=False,
-            delete=True,
-            native_list=False,
             idempotency=False,
             default_seconds=self.seconds[0],
             default_size=next(iter(self.sizes)),

@@ -44,7 +44,6 @@ def _omni(low: int, high: int) -> ModelCapabilities:
         seconds=seconds_range(low, high),
         sizes=_SIZES,
         remix=True,
-        native_list=False,
         idempotency=False,
         default_seconds="8",
         default_size="1280x720",

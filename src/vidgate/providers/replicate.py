@@ -99,8 +99,6 @@ class ReplicateModel:
             sizes=tuple(self.sizes),
             image_input=True,
             remix=False,
-            delete=True,
-            native_list=True,
             idempotency=False,
             default_seconds=self.seconds[0],
             default_size=next(iter(self.sizes)),

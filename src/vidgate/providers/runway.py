@@ -60,7 +60,6 @@ _OWNED = {
 GEN4_5 = ModelCapabilities(
     seconds=seconds_range(2, 10),
     sizes=_GEN4_SIZES,
-    native_list=False,
     max_prompt_chars=MAX_PROMPT_UTF16,
 )
 # §5 lists no duration range for gen4_turbo (the SDK field is a bare int); 2–10 s is what
@@ -69,7 +68,6 @@ GEN4_TURBO = GEN4_5
 VEO3_1 = ModelCapabilities(
     seconds=("4", "6", "8"),
     sizes=_VEO_SIZES,
-    native_list=False,
     max_prompt_chars=MAX_PROMPT_UTF16,
 )
 

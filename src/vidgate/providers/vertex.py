@@ -59,7 +59,6 @@ def _veo(seconds: tuple[str, ...], sizes: tuple[str, ...]) -> ModelCapabilities:
         seconds=seconds,
         sizes=sizes,
         remix=False,
-        native_list=False,
         idempotency=False,
         default_seconds="8",
         default_size="1280x720",

@@ -68,12 +68,8 @@ _UP_TO_720P = tuple(s for s, (_, res) in SIZES.items() if res != "1080p")
 
 # §11: duration 1–15 s; 1080p only on the 1.5 models (the price table's 1080p tier for 1.5-lite
 # says it has it too); no seed, no negative prompt; no idempotency key, no list.
-GROK_IMAGINE_VIDEO = ModelCapabilities(
-    seconds=seconds_range(1, 15), sizes=_UP_TO_720P, native_list=False
-)
-GROK_IMAGINE_VIDEO_1_5 = ModelCapabilities(
-    seconds=seconds_range(1, 15), sizes=tuple(SIZES), native_list=False
-)
+GROK_IMAGINE_VIDEO = ModelCapabilities(seconds=seconds_range(1, 15), sizes=_UP_TO_720P)
+GROK_IMAGINE_VIDEO_1_5 = ModelCapabilities(seconds=seconds_range(1, 15), sizes=tuple(SIZES))
 
 # The OpenAI-shaped parameters own these body fields; extra_body may not set them behind them.
 _OWNED = {

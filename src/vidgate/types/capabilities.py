@@ -13,7 +13,9 @@ class ModelCapabilities(BaseModel):
 
     ``seconds`` and ``sizes`` list the accepted values in OpenAI form; ``None`` means the model
     is not known to vidgate (an arbitrary OpenAI-compatible server), so any well-formed value is
-    passed through and the server decides.
+    passed through and the server decides. Every flag is read where a request is checked or
+    routed; what a whole provider can do (list, delete) is what its adapter implements, so it
+    is not declared per model.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -22,8 +24,6 @@ class ModelCapabilities(BaseModel):
     sizes: tuple[str, ...] | None = None
     image_input: bool = True
     remix: bool = False
-    delete: bool = True
-    native_list: bool = True
     idempotency: bool = False
     max_prompt_chars: int = 32_000
     default_seconds: str = "4"
