@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _pricing
+from ._exceptions import AuthenticationError
 from ._validation import (
     check_extra_body,
     check_prompt,
@@ -64,15 +65,36 @@ def resolve_credentials(
     env: Mapping[str, str] | None = None,
 ) -> Credentials:
     """Credentials for ``provider``: what is given, else the provider's usual environment
-    variables (``OPENAI_API_KEY``, ``RUNWAYML_API_SECRET`` ...). An ``Idempotency-Key`` is
-    never a standing header: it belongs to one create."""
+    variables (``OPENAI_API_KEY``, ``RUNWAYML_API_SECRET`` ...). A key that names a key file
+    is read here, so adapters get its text and read no files. An ``Idempotency-Key`` is never
+    a standing header: it belongs to one create."""
     headers = {k: v for k, v in (extra_headers or {}).items() if k.lower() != "idempotency-key"}
+    key = api_key or env_value(provider.env_api_key, env)
+    if key and provider.names_credential_file(key):
+        key = read_key_file(key)
     return Credentials(
-        api_key=api_key or env_value(provider.env_api_key, env),
+        api_key=key,
         api_base=api_base or env_value(provider.env_api_base, env),
         organization=organization or env_value(_ORGANIZATION_ENV, env),
         extra_headers=headers,
     )
+
+
+def read_key_file(path: str) -> str:
+    """The text of a credentials file named by ``api_key`` (a service-account key). The SDK's
+    user or the gateway's operator named it: callers of a gateway never reach this.
+
+    Raises:
+        AuthenticationError: the file cannot be read.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise AuthenticationError(
+            f"Cannot read the credentials file '{path}': {exc.strerror or exc}.",
+            code="invalid_credentials_file",
+        ) from exc
 
 
 def create_params(

@@ -1,6 +1,7 @@
 """Google credentials for the adapters (issue 9, "adapters read no files"): the key's JSON text
 in ``api_key`` works without any file, ``is_key_file_path`` tells a path from a key without
-touching the disk, and ``read_key_file`` is the one file read, for the credential resolver."""
+touching the disk, and the credential resolver (``vidgate._prepare``) is what reads key files;
+an adapter handed a path refuses it rather than read it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from vidgate import AuthenticationError
+from vidgate._prepare import read_key_file, resolve_credentials
 from vidgate.providers import _google_auth
+from vidgate.providers.vertex import VertexProvider
 
 KEY_INFO = {
     "type": "service_account",
@@ -41,10 +44,10 @@ def test_is_key_file_path(value: str, is_path: bool) -> None:
 
 
 def test_key_json_in_api_key_reads_no_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_files(path: str) -> str:
-        raise AssertionError(f"read {path}")
+    def no_files(*args: object, **kwargs: object) -> object:
+        raise AssertionError(f"opened {args}")
 
-    monkeypatch.setattr(_google_auth, "read_key_file", no_files)
+    monkeypatch.setattr("builtins.open", no_files)
     creds = _google_auth.load_credentials(json.dumps(KEY_INFO))
     account = creds.service_account
     assert account is not None and creds.access_token is None
@@ -56,18 +59,19 @@ def test_key_json_in_api_key_reads_no_file(monkeypatch: pytest.MonkeyPatch) -> N
     assert _google_auth.load_credentials("ya29.tok").access_token == "ya29.tok"
 
 
-def test_read_key_file_returns_the_text(tmp_path: Path) -> None:
+def test_the_resolver_reads_the_key_file_and_the_adapter_never_does(tmp_path: Path) -> None:
     path = tmp_path / "sa.json"
     path.write_text(json.dumps(KEY_INFO), encoding="utf-8")
-    text = _google_auth.read_key_file(str(path))
-    assert json.loads(text) == KEY_INFO
-    # A path in api_key still works until the resolver reads it first.
-    from_path = _google_auth.load_credentials(str(path)).service_account
-    assert from_path is not None and from_path.email == KEY_INFO["client_email"]
+    assert json.loads(read_key_file(str(path))) == KEY_INFO
+    creds = resolve_credentials(VertexProvider, api_key=str(path))
+    assert creds.api_key is not None and json.loads(creds.api_key) == KEY_INFO
+    with pytest.raises(AuthenticationError) as info:
+        _google_auth.load_credentials(str(path))
+    assert "not read" in info.value.message
 
 
 def test_unreadable_key_file_is_an_authentication_error(tmp_path: Path) -> None:
     missing = tmp_path / "missing.json"
     with pytest.raises(AuthenticationError) as info:
-        _google_auth.read_key_file(str(missing))
+        resolve_credentials(VertexProvider, api_key=str(missing))
     assert info.value.status_code == 401 and str(missing) in info.value.message

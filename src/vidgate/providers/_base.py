@@ -236,6 +236,13 @@ class Provider:
         price (``None``: the model's default, which the price table assumes)."""
         return None
 
+    @classmethod
+    def names_credential_file(cls, api_key: str) -> bool:
+        """Whether ``api_key`` is the path of a key file (a Google service-account key) rather
+        than the key itself: the credential resolver then reads the file and hands the adapter
+        its text, so adapters read no files."""
+        return False
+
     @property
     def in_process(self) -> bool:
         """Whether requests go to an in-process server (``make_transport``), not the network."""

@@ -104,7 +104,11 @@ def load_credentials(value: str | None) -> GoogleCredentials:
         )
     text = value.strip()
     if is_key_file_path(text):
-        text = read_key_file(text).strip()
+        # Files are read by the credential resolver (``vidgate._prepare``), never here.
+        raise _auth_error(
+            "The Google credentials name a file; the file was not read (credentials are "
+            "resolved by the SDK or the gateway, which read key files)."
+        )
     if not text.startswith("{"):
         return GoogleCredentials(access_token=text)
     try:
@@ -119,7 +123,7 @@ def load_credentials(value: str | None) -> GoogleCredentials:
 def is_key_file_path(value: str) -> bool:
     """Whether a Google credential names a key file rather than holding the key's JSON text or
     an OAuth access token. Pure (looks at the text, touches no file), for the credential
-    resolver, which reads such files and hands adapters the JSON.
+    resolver (``vidgate._prepare``), which reads such files and hands adapters the JSON.
 
     Example:
         >>> is_key_file_path("/etc/vidgate/sa.json"), is_key_file_path('{"type": "x"}')
@@ -127,22 +131,6 @@ def is_key_file_path(value: str) -> bool:
     """
     text = value.strip()
     return bool(text) and not text.startswith("{") and (os.sep in text or text.endswith(".json"))
-
-
-def read_key_file(path: str) -> str:
-    """The text of the service-account key file at ``path``.
-
-    The one file read left in ``providers/``, kept apart so the credential resolver can call it
-    (adapters read no files: issue 9); once it does, adapters receive the JSON in ``api_key``.
-
-    Raises:
-        AuthenticationError: the file cannot be read.
-    """
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError as exc:
-        raise _auth_error(f"Cannot read the Google credentials file '{path}': {exc}") from exc
 
 
 class TokenCache:

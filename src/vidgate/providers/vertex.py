@@ -153,6 +153,10 @@ class VertexProvider(Provider):
         {"vertex_project", "vertex_location", "storage_uri", "storageUri"}
     )
 
+    @classmethod
+    def names_credential_file(cls, api_key: str) -> bool:
+        return _google_auth.is_key_file_path(api_key)
+
     # -- endpoints and credentials -----------------------------------------------------------
 
     def _base_parts(self) -> dict[str, str | None]:
