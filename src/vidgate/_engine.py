@@ -30,6 +30,7 @@ from ._retry import (
 )
 from ._transport import AiohttpTransport, HttpxTransport, Opened, SendError, Transport
 from ._urlguard import check_url
+from .local.capabilities import LOCAL_BASE
 from .providers._base import Flow, Provider, Request, Response
 
 T = TypeVar("T")
@@ -53,29 +54,37 @@ class Engine:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
         network: Literal["httpx", "aiohttp"] = "httpx",
+        transport: Transport | None = None,
+        mounts: Mapping[str, Callable[[], Transport]] | None = None,
     ) -> None:
         self.network = network
         self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
         self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
         self._sleep = sleep
         self._rand = rand
+        # ``transport`` answers every request no mount claims (httpx's ``transport=``, e.g. a
+        # MockTransport in tests); ``mounts`` map URL prefixes to transport factories, made
+        # once per event loop. The built-in engine is mounted at LOCAL_BASE by default.
+        self._transport = transport
+        self._mounts: dict[str, Callable[[], Transport]] = (
+            {LOCAL_BASE: _local_transport} if mounts is None else dict(mounts)
+        )
         self._clients: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, dict[str, Transport]
         ] = weakref.WeakKeyDictionary()
 
     # -- clients -----------------------------------------------------------------------------
 
-    def _client(self, provider: Provider) -> Transport:
-        loop = asyncio.get_running_loop()
-        per_loop = self._clients.setdefault(loop, {})
-        key = provider.name if provider.in_process else _NETWORK
-        client = per_loop.get(key)
-        if client is None:
-            if not provider.in_process:
-                return self._network_client()
-            client = HttpxTransport(provider.make_transport())
-            per_loop[key] = client
-        return client
+    def _client(self, url: str) -> Transport:
+        """The transport for ``url``: a mount's (made once per loop), else the network."""
+        for prefix, factory in self._mounts.items():
+            if url.startswith(prefix):
+                per_loop = self._clients.setdefault(asyncio.get_running_loop(), {})
+                client = per_loop.get(prefix)
+                if client is None:
+                    client = per_loop[prefix] = factory()
+                return client
+        return self._network_client()
 
     async def sleep(self, seconds: float) -> None:
         """Wait between polls (injectable, so poll loops are testable without waiting)."""
@@ -198,7 +207,7 @@ class Engine:
             max_retries=self.max_retries if max_retries is None else max_retries,
             may_duplicate_work=request.creates_job and not _has_idempotency_key(request),
         )
-        client = self._client(provider)
+        client = self._client(request.url)
         trusted_host = _host(provider)
         await check_url(request.url, trusted_host=trusted_host)
         retries = 0
@@ -280,6 +289,8 @@ class Engine:
         return bytes(body), response.headers.get("content-type")
 
     def _network_client(self) -> Transport:
+        if self._transport is not None:
+            return self._transport
         loop = asyncio.get_running_loop()
         per_loop = self._clients.setdefault(loop, {})
         client = per_loop.get(_NETWORK)
@@ -287,6 +298,12 @@ class Engine:
             client = AiohttpTransport() if self.network == "aiohttp" else HttpxTransport()
             per_loop[_NETWORK] = client
         return client
+
+
+def _local_transport() -> Transport:
+    from .local import transport
+
+    return transport()
 
 
 def _host(provider: Provider) -> str | None:

@@ -21,6 +21,7 @@ connect timeout plus ``timeout``, and a body must keep coming (see :func:`paced`
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,7 +31,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ._constants import DEFAULT_CONNECT_TIMEOUT
 from ._urlguard import check_url
-from .providers._base import Request
+from .providers._base import Request, Response
 
 CHUNK_SIZE = 64 * 1024
 # A body must bring at least this many bytes (or its end) per ``timeout`` seconds spent waiting
@@ -289,6 +290,36 @@ class HttpxTransport:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+class MockTransport:
+    """Answers every request with ``handler(request)`` (a :class:`Response`, or an awaitable
+    of one): ``Engine(transport=MockTransport(handler))`` runs any flow without a network, as
+    httpx's ``MockTransport`` does for a client. Redirects are followed as on the network."""
+
+    def __init__(self, handler: Callable[[Request], Response | Awaitable[Response]]) -> None:
+        self._handler = handler
+
+    async def send(self, request: Request, *, timeout: float, trusted_host: str | None) -> Opened:
+        async def once(hop: Request) -> Opened:
+            answer = self._handler(hop)
+            response = await answer if inspect.isawaitable(answer) else answer
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            return Opened(response.status_code, headers, _one_chunk(response.content), _noop)
+
+        return await follow_redirects(once, request, trusted_host)
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def _one_chunk(content: bytes) -> AsyncIterator[bytes]:
+    if content:
+        yield content
+
+
+async def _noop() -> None:
+    pass
 
 
 def _headers_deadline(timeout: float, connect_timeout: float) -> float:

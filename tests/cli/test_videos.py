@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from vidgate._ids import decode_video_id
-from vidgate.local import store
+from vidgate.local.store import LocalSettings, LocalStore
 
 from .conftest import SMALL, Cli, probe, video_json, wait_completed
 
@@ -139,9 +139,9 @@ def test_seed_and_input_reference_reach_the_job(cli: Cli, workdir: Path) -> None
         )
     )
     try:
-        job = store.read_job(decode_video_id(created["id"]).upstream_id)
+        job = _store().read_job(decode_video_id(created["id"]).upstream_id)
         assert job is not None and job["seed"] == 7
-        assert (store.job_dir(job["id"]) / "reference.bin").read_bytes() == png.read_bytes()
+        assert (_store().job_dir(job["id"]) / "reference.bin").read_bytes() == png.read_bytes()
     finally:
         cli("delete", created["id"])
 
@@ -158,3 +158,8 @@ def _tiny_png() -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
     )
+
+
+def _store() -> LocalStore:
+    """The local engine's jobs where the SDK keeps them (this test's ``VIDGATE_HOME``)."""
+    return LocalStore(LocalSettings.from_env().root)

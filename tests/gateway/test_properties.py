@@ -35,7 +35,7 @@ from vidgate.gateway.body import MAX_JSON_DEPTH, parse_create, parse_remix, read
 from vidgate.gateway.config import ConfigError, load_settings
 from vidgate.gateway.routes.keys import GenerateKey, _model, parse_duration
 from vidgate.gateway.routes.videos import check_range
-from vidgate.local.server import PREVIEW
+from vidgate.local import PREVIEW
 
 SETTINGS = settings(
     max_examples=150,

@@ -18,7 +18,7 @@ import pytest
 import vidgate
 from vidgate import AsyncVideoClient, BadRequestError, NotFoundError, VideoGenerationFailed
 from vidgate._ids import decode_video_id
-from vidgate.local import store
+from vidgate.local.store import LocalSettings, LocalStore
 
 SMALL = {"model": "local/preview", "seconds": "1", "size": "720x1280"}
 
@@ -46,7 +46,7 @@ async def test_create_returns_at_once_and_renders_in_another_process() -> None:
     assert video.status == "queued" and video.progress == 0
     assert video.model == "local/preview" and video.usage is not None
     assert video.usage.cost_usd == 0.0 and video.usage.seconds == 1.0
-    job = store.read_job(decode_video_id(video.id).upstream_id)
+    job = _store().read_job(decode_video_id(video.id).upstream_id)
     assert job is not None and job["worker_pid"] != os.getpid()
     statuses: list[tuple[str, int]] = []
     done = await client.wait(
@@ -123,7 +123,7 @@ async def test_capabilities_are_checked_first(kwargs: dict[str, str], param: str
     with pytest.raises(BadRequestError) as info:
         await vidgate.acreate_video("x", **args)  # type: ignore[arg-type]
     assert info.value.param == param
-    assert store.list_jobs() == []
+    assert _store().list_jobs() == []
 
 
 async def test_list_remix_delete() -> None:
@@ -180,14 +180,14 @@ async def test_a_dead_renderer_is_restarted_on_retrieve() -> None:
     client = AsyncVideoClient()
     video = await client.create("Crash test", **SMALL)
     upstream = decode_video_id(video.id).upstream_id
-    job = store.read_job(upstream)
+    job = _store().read_job(upstream)
     assert job is not None
     # Simulate a renderer that died: kill it and leave the job marked in progress.
     pid = job["worker_pid"]
     os.kill(pid, 9)
     with contextlib.suppress(ChildProcessError):  # the engine's reaper may get there first
         os.waitpid(pid, 0)
-    store.update_job(upstream, status="in_progress", progress=40, worker_pid=pid)
+    _store().update_job(upstream, status="in_progress", progress=40, worker_pid=pid)
     done = await client.wait(video.id)
     assert done.status == "completed"
 
@@ -229,8 +229,13 @@ async def test_renders_wait_for_a_free_slot(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("VIDGATE_LOCAL_WORKERS", "1")
     client = AsyncVideoClient()
     videos = [await client.create(f"Burst {i}", **SMALL) for i in range(3)]
-    jobs = [store.read_job(decode_video_id(v.id).upstream_id) for v in videos]
+    jobs = [_store().read_job(decode_video_id(v.id).upstream_id) for v in videos]
     started = [j for j in jobs if j is not None and j.get("worker_pid")]
     assert len(started) == 1 and all(j is not None for j in jobs)
     done = await asyncio.gather(*(client.wait(v.id) for v in videos))
     assert [v.status for v in done] == ["completed"] * 3
+
+
+def _store() -> LocalStore:
+    """The local engine's jobs where the SDK keeps them (this test's ``VIDGATE_HOME``)."""
+    return LocalStore(LocalSettings.from_env().root)

@@ -17,8 +17,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import local
 from .._engine import Engine
 from .._log import install_access_log_redaction
+from ..local import LOCAL_BASE
 from . import errors, openapi
 from .auth import weak_master_key
 from .body import BodyLimitMiddleware
@@ -47,8 +49,12 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
     router = ModelRouter(settings)
     db = Database(settings.database_url)
     storage = Storage(settings.storage_dir)
-    # aiohttp: measured faster than httpx on the hot path (see vidgate._transport).
-    engine = engine or Engine(network="aiohttp")
+    # aiohttp: measured faster than httpx on the hot path (see vidgate._transport). The
+    # built-in engine is a transport made from this gateway's settings, not the environment.
+    local_settings = settings.local
+    engine = engine or Engine(
+        network="aiohttp", mounts={LOCAL_BASE: lambda: local.transport(local_settings)}
+    )
     metrics = Metrics(collect_jobs=db.jobs.counts_by_status, collect_spend=db.jobs.spend_by_model)
     webhooks = Webhooks(settings.general_settings.webhooks)
     poller = Poller(

@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .._home import vidgate_home
+from ..local.store import LocalSettings
 from .webhooks import WebhookTarget
 
 ENV_PREFIX = "os.environ/"
@@ -122,6 +123,10 @@ class GeneralSettings(_Strict):
     # the outbound URL guard), so it is checked at create and a restart can resend it.
     # ``http:`` URLs are refused unless allowed; hosts listed here may be private addresses
     # (an image server on the operator's own network).
+    # The built-in engine: where its jobs live (default ``$VIDGATE_HOME/local``) and how many
+    # renders run at once (default: VIDGATE_LOCAL_WORKERS, else one per CPU core).
+    local_dir: Path | None = None
+    local_workers: int | None = Field(default=None, ge=1, le=256)
     allow_http_references: bool = False
     reference_hosts: list[str] = Field(default_factory=list)
     reference_timeout: float = Field(default=15.0, gt=0, le=300)
@@ -148,6 +153,16 @@ class Settings(_Strict):
     @property
     def storage_dir(self) -> Path:
         return self.general_settings.storage_dir or vidgate_home() / "storage"
+
+    @property
+    def local(self) -> LocalSettings:
+        """The built-in engine's settings, from ``general_settings`` and the defaults."""
+        defaults = LocalSettings.from_env()
+        general = self.general_settings
+        return LocalSettings(
+            root=general.local_dir or defaults.root,
+            workers=general.local_workers or defaults.workers,
+        )
 
     @property
     def uses_local_default(self) -> bool:

@@ -24,19 +24,11 @@ from typing import Any
 
 import httpx
 
-from .._home import vidgate_home
-from ..providers.local import PREVIEW
 from ..types.video import CONTENT_TYPES
-from . import store
+from .capabilities import PREVIEW
+from .store import VARIANT_FILES, LocalSettings, LocalStore, new_video_id, renderer_alive
 
 POLL_AFTER_MS = "250"
-
-
-def max_workers() -> int:
-    """Renders at once per process: ``VIDGATE_LOCAL_WORKERS``, else one per CPU core (each
-    render is CPU-bound; more at once only slows them all and multiplies memory)."""
-    raw = os.environ.get("VIDGATE_LOCAL_WORKERS", "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else max(1, os.cpu_count() or 1)
 
 
 _CHUNK = 256 * 1024
@@ -88,8 +80,19 @@ class _FileStream(httpx.AsyncByteStream):
 class LocalTransport(httpx.AsyncBaseTransport):
     """Serves ``/v1/videos`` from ``$VIDGATE_HOME/local`` and renders in worker processes."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: LocalSettings | None = None) -> None:
+        # Fixed settings (the gateway's), or ``None``: the SDK's, read from the environment
+        # at each request, so a script that changes ``VIDGATE_HOME`` is followed.
+        self._fixed = settings
         self._workers: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def settings(self) -> LocalSettings:
+        return self._fixed or LocalSettings.from_env()
+
+    @property
+    def _store(self) -> LocalStore:
+        return LocalStore(self.settings.root)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
@@ -154,7 +157,7 @@ class LocalTransport(httpx.AsyncBaseTransport):
         key = request.headers.get("idempotency-key")
         fingerprint = hashlib.sha256(body).hexdigest()
         if key:
-            existing = _idempotent_lookup(key, fingerprint)
+            existing = _idempotent_lookup(self._store, key, fingerprint)
             if existing is not None:
                 return self._retrieve(existing)
 
@@ -165,11 +168,11 @@ class LocalTransport(httpx.AsyncBaseTransport):
             seconds=seconds,
             seed=seed,
         )
-        store.write_job(job)
+        self._store.write_job(job)
         if reference is not None:
-            (store.job_dir(job["id"]) / "reference.bin").write_bytes(reference)
+            (self._store.job_dir(job["id"]) / "reference.bin").write_bytes(reference)
         if key:
-            _idempotent_store(key, fingerprint, job["id"])
+            _idempotent_store(self._store, key, fingerprint, job["id"])
         self._spawn(job["id"])
         return _video_response(job)
 
@@ -192,11 +195,11 @@ class LocalTransport(httpx.AsyncBaseTransport):
             seed=seed,
             remixed_from_video_id=video_id,
         )
-        store.write_job(job)
+        self._store.write_job(job)
         # The remix starts from the source's last look: its reference if it had one.
-        ref = store.job_dir(video_id) / "reference.bin"
+        ref = self._store.job_dir(video_id) / "reference.bin"
         if ref.exists():
-            (store.job_dir(job["id"]) / "reference.bin").write_bytes(ref.read_bytes())
+            (self._store.job_dir(job["id"]) / "reference.bin").write_bytes(ref.read_bytes())
         self._spawn(job["id"])
         return _video_response(job)
 
@@ -207,7 +210,7 @@ class LocalTransport(httpx.AsyncBaseTransport):
         return _video_response(job)
 
     def _content(self, video_id: str, variant: str) -> httpx.Response:
-        if variant not in store.VARIANT_FILES:
+        if variant not in VARIANT_FILES:
             raise _Error(
                 400,
                 f"Invalid value for 'variant': '{variant}'. Supported values are "
@@ -224,7 +227,7 @@ class LocalTransport(httpx.AsyncBaseTransport):
                 param="video_id",
                 code="video_not_ready",
             )
-        path = store.job_dir(video_id) / store.VARIANT_FILES[variant]
+        path = self._store.job_dir(video_id) / VARIANT_FILES[variant]
         try:
             size = path.stat().st_size
         except FileNotFoundError:
@@ -240,7 +243,7 @@ class LocalTransport(httpx.AsyncBaseTransport):
         if job["status"] in ("queued", "in_progress") and isinstance(pid, int):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGTERM)
-        store.remove_job(video_id)
+        self._store.remove_job(video_id)
         return httpx.Response(
             200, json={"id": video_id, "object": "video.deleted", "deleted": True}
         )
@@ -265,7 +268,9 @@ class LocalTransport(httpx.AsyncBaseTransport):
                 400, "'limit' must be between 0 and 100.", param="limit", code="invalid_value"
             )
         jobs = sorted(
-            store.list_jobs(), key=lambda j: (j["created_at"], j["seq"]), reverse=order == "desc"
+            self._store.list_jobs(),
+            key=lambda j: (j["created_at"], j["seq"]),
+            reverse=order == "desc",
         )
         after = params.get("after")
         if after:
@@ -291,7 +296,7 @@ class LocalTransport(httpx.AsyncBaseTransport):
     # -- helpers -----------------------------------------------------------------------------
 
     def _job_or_404(self, video_id: str) -> dict[str, Any]:
-        job = store.read_job(video_id)
+        job = self._store.read_job(video_id)
         if job is None:
             raise _Error(
                 404, f"No video found with id '{video_id}'.", param="video_id", code="not_found"
@@ -308,7 +313,7 @@ class LocalTransport(httpx.AsyncBaseTransport):
         # A job still queued a moment after its spawn is being started, not dead.
         if job["status"] == "queued" and time.time() - job["updated_at"] < 10:
             return True
-        return store.renderer_alive(job)
+        return renderer_alive(job)
 
     def _busy_slots(self) -> int:
         """Renders this process started that are still running (finished ones are reaped)."""
@@ -320,15 +325,15 @@ class LocalTransport(httpx.AsyncBaseTransport):
     def _spawn(self, video_id: str) -> None:
         """Start the job's renderer, or leave it queued while every render slot is busy:
         a later retrieve (the SDK's wait, the gateway's poller) starts it when one frees."""
-        if self._busy_slots() >= max_workers():
+        if self._busy_slots() >= self.settings.workers:
             return
-        directory = store.job_dir(video_id)
+        directory = self._store.job_dir(video_id)
         env = dict(os.environ)
         package_parent = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
         with (directory / "worker.log").open("ab") as log:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "vidgate.local.worker", video_id],
+                [sys.executable, "-m", "vidgate.local.worker", str(self.settings.root), video_id],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -339,7 +344,7 @@ class LocalTransport(httpx.AsyncBaseTransport):
         # A thread that waits on it reaps the renderer the moment it exits, so a finished
         # one never lingers as a zombie, even in a process that makes no further request.
         threading.Thread(target=worker.wait, name=f"reap-{worker.pid}", daemon=True).start()
-        store.update_job(video_id, worker_pid=worker.pid)
+        self._store.update_job(video_id, worker_pid=worker.pid)
 
 
 def _new_job(
@@ -352,7 +357,7 @@ def _new_job(
     remixed_from_video_id: str | None = None,
 ) -> dict[str, Any]:
     return {
-        "id": store.new_video_id(),
+        "id": new_video_id(),
         "object": "video",
         "model": model,
         "status": "queued",
@@ -460,13 +465,13 @@ def _reference(value: Any) -> bytes | None:
         ) from None
 
 
-def _idempotency_path(key: str) -> Path:
+def _idempotency_path(store: LocalStore, key: str) -> Path:
     digest = hashlib.sha256(key.encode()).hexdigest()
-    return vidgate_home() / "local" / "idempotency" / f"{digest}.json"
+    return store.root / "idempotency" / f"{digest}.json"
 
 
-def _idempotent_lookup(key: str, fingerprint: str) -> str | None:
-    path = _idempotency_path(key)
+def _idempotent_lookup(store: LocalStore, key: str, fingerprint: str) -> str | None:
+    path = _idempotency_path(store, key)
     try:
         record = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
@@ -483,8 +488,8 @@ def _idempotent_lookup(key: str, fingerprint: str) -> str | None:
     return str(record["video_id"]) if store.read_job(record["video_id"]) else None
 
 
-def _idempotent_store(key: str, fingerprint: str, video_id: str) -> None:
-    path = _idempotency_path(key)
+def _idempotent_store(store: LocalStore, key: str, fingerprint: str, video_id: str) -> None:
+    path = _idempotency_path(store, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         json.dumps({"fingerprint": fingerprint, "video_id": video_id, "at": time.time()})

@@ -1,4 +1,5 @@
-"""Local jobs on disk: one directory per video under ``$VIDGATE_HOME/local/videos``.
+"""Local jobs on disk: one directory per video under ``<root>/videos`` (the root is
+``$VIDGATE_HOME/local`` unless the settings say otherwise).
 
 ``job.json`` is replaced atomically on every change, so any process can read a job while its
 renderer (another process) is writing it, and a job made in one process is retrieved and
@@ -12,6 +13,7 @@ import json
 import os
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,20 @@ VARIANT_FILES = {
 }
 
 
-def videos_root() -> Path:
-    return vidgate_home() / "local" / "videos"
+@dataclass(frozen=True)
+class LocalSettings:
+    """Where the local engine keeps its jobs and how many renders it runs at once."""
+
+    root: Path
+    workers: int
+
+    @classmethod
+    def from_env(cls) -> LocalSettings:
+        """The SDK's defaults: ``$VIDGATE_HOME/local`` and ``VIDGATE_LOCAL_WORKERS`` (else
+        one render per CPU core: each is CPU-bound, more at once only slows them all)."""
+        raw = os.environ.get("VIDGATE_LOCAL_WORKERS", "")
+        workers = int(raw) if raw.isdigit() and int(raw) > 0 else max(1, os.cpu_count() or 1)
+        return cls(root=vidgate_home() / "local", workers=workers)
 
 
 def new_video_id() -> str:
@@ -44,48 +58,63 @@ def is_valid_id(video_id: str) -> bool:
     )
 
 
-def job_dir(video_id: str) -> Path:
-    return videos_root() / video_id
+class LocalStore:
+    """The jobs under one root."""
 
+    def __init__(self, root: Path) -> None:
+        self.root = root
 
-def read_job(video_id: str) -> dict[str, Any] | None:
-    if not is_valid_id(video_id):
-        return None
-    try:
-        data: dict[str, Any] = json.loads((job_dir(video_id) / "job.json").read_text())
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
-        return None
-    return data
+    @property
+    def videos_root(self) -> Path:
+        return self.root / "videos"
 
+    def job_dir(self, video_id: str) -> Path:
+        return self.videos_root / video_id
 
-def write_job(job: dict[str, Any]) -> None:
-    directory = job_dir(job["id"])
-    directory.mkdir(parents=True, exist_ok=True)
-    job["updated_at"] = time.time()
-    tmp = directory / f".job.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    tmp.write_text(json.dumps(job))
-    os.replace(tmp, directory / "job.json")
+    def read_job(self, video_id: str) -> dict[str, Any] | None:
+        if not is_valid_id(video_id):
+            return None
+        try:
+            data: dict[str, Any] = json.loads((self.job_dir(video_id) / "job.json").read_text())
+        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+            return None
+        return data
 
+    def write_job(self, job: dict[str, Any]) -> None:
+        directory = self.job_dir(job["id"])
+        directory.mkdir(parents=True, exist_ok=True)
+        job["updated_at"] = time.time()
+        tmp = directory / f".job.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        tmp.write_text(json.dumps(job))
+        os.replace(tmp, directory / "job.json")
 
-def update_job(video_id: str, **changes: Any) -> dict[str, Any] | None:
-    job = read_job(video_id)
-    if job is None:
-        return None
-    job.update(changes)
-    write_job(job)
-    return job
+    def update_job(self, video_id: str, **changes: Any) -> dict[str, Any] | None:
+        job = self.read_job(video_id)
+        if job is None:
+            return None
+        job.update(changes)
+        self.write_job(job)
+        return job
 
+    def list_jobs(self) -> list[dict[str, Any]]:
+        if not self.videos_root.is_dir():
+            return []
+        jobs = []
+        for entry in self.videos_root.iterdir():
+            job = self.read_job(entry.name)
+            if job is not None:
+                jobs.append(job)
+        return jobs
 
-def list_jobs() -> list[dict[str, Any]]:
-    root = videos_root()
-    if not root.is_dir():
-        return []
-    jobs = []
-    for entry in root.iterdir():
-        job = read_job(entry.name)
-        if job is not None:
-            jobs.append(job)
-    return jobs
+    def remove_job(self, video_id: str) -> None:
+        directory = self.job_dir(video_id)
+        if not directory.is_dir():
+            return
+        for path in directory.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 def renderer_alive(job: dict[str, Any]) -> bool:
@@ -102,14 +131,3 @@ def renderer_alive(job: dict[str, Any]) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def remove_job(video_id: str) -> None:
-    directory = job_dir(video_id)
-    if not directory.is_dir():
-        return
-    for path in directory.iterdir():
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-    with contextlib.suppress(OSError):
-        directory.rmdir()

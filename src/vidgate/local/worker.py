@@ -1,4 +1,5 @@
-"""Renders one local job in its own process: ``python -m vidgate.local.worker VIDEO_ID``.
+"""Renders one local job in its own process: ``python -m vidgate.local.worker ROOT VIDEO_ID``
+(``ROOT`` is the engine's store, from its settings: the worker reads no environment).
 
 A separate process keeps rendering off every event loop, uses the second core, and lets a job
 started by a short-lived command (``vidgate create --no-wait``) finish after it exits.
@@ -9,11 +10,13 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 
-from . import store
+from .store import LocalStore
 
 
-def run(video_id: str) -> int:
+def run(root: str, video_id: str) -> int:
+    store = LocalStore(Path(root))
     job = store.read_job(video_id)
     if job is None or job["status"] in ("completed", "failed"):
         return 0
@@ -66,4 +69,4 @@ def run(video_id: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1]))
+    sys.exit(run(sys.argv[1], sys.argv[2]))

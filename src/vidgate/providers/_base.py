@@ -244,15 +244,6 @@ class Provider:
         return False
 
     @property
-    def in_process(self) -> bool:
-        """Whether requests go to an in-process server (``make_transport``), not the network."""
-        return False
-
-    def make_transport(self) -> Any:
-        """The ``httpx`` transport of an in-process provider; ``None`` means the network."""
-        return None
-
-    @property
     def api_base(self) -> str:
         return (self.credentials.api_base or self.default_api_base).rstrip("/")
 

@@ -1,28 +1,22 @@
 """The built-in ``local`` engine as a provider: model ``local/preview``.
 
-It speaks the OpenAI Videos API to an in-process server (``vidgate.local.server``) instead of
-the network, so it runs through exactly the same engine, retries, ids and costs as a remote
-provider, needs no key, and doubles as the end-to-end test double.
+It speaks the OpenAI Videos API to the engine's in-process server (``vidgate.local``, mounted
+by the engine at :data:`LOCAL_BASE`) instead of the network, so it runs through exactly the
+same engine, retries, ids and costs as a remote provider, needs no key, and doubles as the
+end-to-end test double. Its capabilities belong to the engine (``local/capabilities.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from ..types.capabilities import HD_SIZES, OPENAI_SIZES, ModelCapabilities, seconds_range
+from ..local.capabilities import LOCAL_BASE, PREVIEW
+from ..types.capabilities import ModelCapabilities
 from ._base import CreateParams, Request
 from .openai import OpenAIProvider
 
-LOCAL_BASE = "http://local.vidgate.invalid/v1"
-
-PREVIEW = ModelCapabilities(
-    seconds=seconds_range(1, 20),
-    sizes=OPENAI_SIZES + HD_SIZES,
-    image_input=True,
-    remix=True,
-    idempotency=True,
-)
+__all__ = ["LOCAL_BASE", "PREVIEW", "LocalProvider"]
 
 
 class LocalProvider(OpenAIProvider):
@@ -37,24 +31,15 @@ class LocalProvider(OpenAIProvider):
     default_capabilities: ClassVar[ModelCapabilities | None] = None
     send_images_inline = True
 
-    def make_transport(self) -> Any:
-        from ..local.server import LocalTransport
-
-        return LocalTransport()
-
     # With an ``api_base`` the engine is a server elsewhere (a vidgate gateway serving
     # ``local/preview``), reached over the network like any OpenAI-compatible server.
-    @property
-    def in_process(self) -> bool:
-        return self.credentials.api_base is None
-
     @property
     def api_base(self) -> str:
         base = self.credentials.api_base
         return base.rstrip("/") if base else LOCAL_BASE
 
     def build_create(self, params: CreateParams) -> Request:
-        if self.in_process:
+        if self.credentials.api_base is None:
             return super().build_create(params)
         # A gateway knows the model by its public name.
         return super().build_create(replace(params, model=f"{self.name}/{params.model}"))
