@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._engine import Engine
-from .providers._base import Credentials, Provider, Request
+from ._models import Credentials, Request
+from .providers import Provider
 from .providers.openai import OpenAIProvider
 
 ADMIN_TIMEOUT = 30.0

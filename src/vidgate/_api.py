@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._client import AsyncVideoClient
+from ._models import Order
 from ._prepare import SEED_SECONDS, SEED_SIZE
 from ._sync import syncify
 from ._validation import InputReference
-from .providers._base import Order
 from .types.content import VideoContent
 from .types.video import Video, VideoContentVariant, VideoDeleted, VideoList
 

@@ -22,10 +22,11 @@ from ._exceptions import (
     BadRequestError,
     NotFoundError,
 )
+from ._models import ContentSource, Flow, Order
 from ._options import RequestOptions, call_options
 from ._public import inline_content, lists_natively, model_of, public_ids, public_video
 from ._validation import InputReference, check_prompt
-from .providers._base import ContentSource, Flow, Order, Provider
+from .providers import Provider
 from .types.content import VideoContent
 from .types.video import CONTENT_TYPES, Video, VideoContentVariant, VideoDeleted, VideoList
 

@@ -22,6 +22,7 @@ from ._exceptions import (
     InternalServerError,
     error_for_status,
 )
+from ._models import Flow, Request, Response
 from ._retry import (
     RetryPolicy,
     retry_delay,
@@ -31,7 +32,7 @@ from ._retry import (
 from ._transport import AiohttpTransport, HttpxTransport, Opened, SendError, Transport
 from ._urlguard import check_url
 from .local.capabilities import LOCAL_BASE
-from .providers._base import Flow, Provider, Request, Response
+from .providers import Provider
 
 T = TypeVar("T")
 

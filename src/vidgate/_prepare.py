@@ -22,6 +22,7 @@ from typing import Any
 
 from . import _pricing
 from ._exceptions import AuthenticationError
+from ._models import Credentials
 from ._validation import (
     check_extra_body,
     check_prompt,
@@ -29,7 +30,8 @@ from ._validation import (
     check_size,
     load_input_reference,
 )
-from .providers._base import CreateParams, Credentials, Provider
+from .providers import Provider
+from .types.params import CreateParams
 
 _ORGANIZATION_ENV = ("OPENAI_ORGANIZATION",)
 

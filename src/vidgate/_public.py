@@ -9,7 +9,7 @@ from typing import Any
 
 from . import _ids, _pricing, providers
 from ._exceptions import APIError
-from .providers._base import Provider
+from .providers import Provider
 from .types.content import VideoContent
 from .types.video import Usage, Video
 

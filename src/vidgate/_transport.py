@@ -30,8 +30,8 @@ from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from ._constants import DEFAULT_CONNECT_TIMEOUT
+from ._models import Request, Response
 from ._urlguard import check_url
-from .providers._base import Request, Response
 
 CHUNK_SIZE = 64 * 1024
 # A body must bring at least this many bytes (or its end) per ``timeout`` seconds spent waiting

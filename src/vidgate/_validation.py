@@ -15,8 +15,9 @@ from typing import IO, Any
 
 from ._exceptions import BadRequestError, UnsupportedFeatureError
 from ._imageinfo import image_info, refusal, sniff
-from .providers._base import ImageInput, Provider
+from .providers import Provider
 from .types.capabilities import ModelCapabilities
+from .types.params import ImageInput
 
 MAX_REFERENCE_BYTES = 20 * 1024 * 1024
 _SIZE = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")

@@ -25,8 +25,9 @@ import vidgate
 import vidgate._api
 from vidgate import APIConnectionError, AsyncVideoClient, providers
 from vidgate._engine import Engine
+from vidgate._models import Request, Response
 from vidgate.gateway import Settings, create_app
-from vidgate.providers._base import Provider, Request, Response
+from vidgate.providers import Provider
 
 from .conftest import png_bytes
 

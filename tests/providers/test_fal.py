@@ -25,8 +25,8 @@ from vidgate import (
     VideoGenerationFailed,
 )
 from vidgate._engine import Engine
+from vidgate._models import Credentials
 from vidgate.local.render import render
-from vidgate.providers._base import Credentials
 from vidgate.providers.fal import FalProvider
 from vidgate.types.video import Video
 

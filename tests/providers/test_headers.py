@@ -11,8 +11,8 @@ import pytest
 import vidgate.providers as registry
 from vidgate import AuthenticationError
 from vidgate._constants import USER_AGENT
-from vidgate.providers import _google_auth
-from vidgate.providers._base import Credentials, Provider
+from vidgate._models import Credentials
+from vidgate.providers import Provider, _google_auth
 from vidgate.providers.vertex import VertexProvider
 
 COMMON = {"User-Agent": USER_AGENT, "Accept": "application/json"}

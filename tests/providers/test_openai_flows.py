@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from vidgate.providers._base import CreateParams, Credentials, ImageInput, Request, Response
+from vidgate._models import Credentials, Request, Response
 from vidgate.providers.openai import OpenAIProvider
+from vidgate.types.params import CreateParams, ImageInput
 from vidgate.types.video import Video
 
 PROVIDER = OpenAIProvider(Credentials(api_key="sk-x", api_base="https://gw.example/v1/"))

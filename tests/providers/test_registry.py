@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import vidgate.providers as registry
-from vidgate.providers._base import Provider
+from vidgate.providers import Provider
 from vidgate.types.capabilities import ModelCapabilities
 
 PROVIDERS_DIR = Path(registry.__file__).parent

@@ -18,8 +18,10 @@ import vidgate
 import vidgate._api
 from vidgate import AsyncVideoClient, BadRequestError, providers
 from vidgate._engine import Engine
+from vidgate._models import Credentials, Flow, Request
 from vidgate._validation import ALWAYS_RESERVED, check_extra_body
-from vidgate.providers._base import CreateParams, Credentials, Flow, ImageInput, Provider, Request
+from vidgate.providers import Provider
+from vidgate.types.params import CreateParams, ImageInput
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00\x00\x00\x40" * 2 + b"\x00" * 24  # 64x64
 REFERENCE = ImageInput(filename="ref.png", data=PNG, content_type="image/png")

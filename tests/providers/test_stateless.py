@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 import vidgate.providers as registry
+from vidgate._models import Credentials, Request, Response
 from vidgate.providers import _google_auth
-from vidgate.providers._base import CreateParams, Credentials, Request, Response
 from vidgate.providers.fal import FalProvider
 from vidgate.providers.replicate import ReplicateProvider
+from vidgate.types.params import CreateParams
 
 FAL_BASE = "https://fal-proxy.example"
 FAL_JOB = "fal-ai/kling-video/requests/req_1"

@@ -11,9 +11,9 @@ import pytest
 
 from vidgate import AsyncVideoClient, NotFoundError
 from vidgate._engine import Engine
+from vidgate._models import Request, Response
 from vidgate._transport import MockTransport
 from vidgate.local import LOCAL_BASE, LocalSettings, transport
-from vidgate.providers._base import Request, Response
 
 VIDEO = {
     "id": "video_abc",

@@ -8,8 +8,9 @@ import pytest
 
 from vidgate import AsyncVideoClient, VideoClient
 from vidgate._engine import Engine
+from vidgate._models import Request, Response
 from vidgate._options import RequestOptions, call_options
-from vidgate.providers._base import Provider, Request, Response
+from vidgate.providers import Provider
 
 
 class Recorder(Engine):

@@ -15,9 +15,10 @@ from typing import Any
 
 from .. import _ids, _prepare, providers
 from .._exceptions import APIError, BadRequestError
+from .._models import Credentials
 from .._prepare import resolve_credentials
 from .._validation import check_extra_body
-from ..providers._base import Credentials, Provider
+from ..providers import Provider
 from ..types.capabilities import ModelCapabilities
 from .config import LOCAL_MODEL, ConfigError, Deployment, DeploymentParams, Settings
 

@@ -37,7 +37,7 @@ from .._validation import (
     load_input_reference,
     reference_scheme,
 )
-from ..providers._base import CreateParams
+from ..types.params import CreateParams
 from ..types.video import Video
 from .auth import Caller
 from .body import CreateBody

@@ -8,11 +8,8 @@ tests drive it with fixtures. An adapter never sleeps, retries or opens a connec
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
 
 from .._constants import USER_AGENT
 from .._exceptions import (
@@ -22,90 +19,12 @@ from .._exceptions import (
     UnsupportedFeatureError,
     error_for_status,
 )
+from .._models import ContentSource, Credentials, Flow, Order, Response
 from ..types.capabilities import ModelCapabilities
+from ..types.params import CreateParams
 from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoList
 
 T = TypeVar("T")
-
-Order = Literal["asc", "desc"]
-
-
-@dataclass
-class Request:
-    """One HTTP request an adapter wants sent."""
-
-    method: str
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
-    params: dict[str, str] = field(default_factory=dict)
-    json: Any = None
-    data: dict[str, str] | None = None
-    files: dict[str, tuple[str, bytes, str]] | None = None
-    # Creates are the only requests that can start paid work; the engine retries them only
-    # when that cannot start a second job.
-    creates_job: bool = False
-
-
-@dataclass
-class Response:
-    """One HTTP response handed back to a flow (the body already read).
-
-    ``received_at`` (epoch seconds) is stamped when the engine builds the response. It is a
-    flow's only clock: a flow that needs "now" (a ``created_at`` the provider does not send)
-    reads it here, so its result depends on its inputs and responses alone, and tests pass a
-    fixed value."""
-
-    status_code: int
-    headers: Mapping[str, str]
-    content: bytes
-    url: str = ""
-    received_at: float = field(default_factory=time.time)
-
-    def json(self) -> Any:
-        return json.loads(self.content) if self.content else None
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", errors="replace")
-
-
-@dataclass(frozen=True)
-class ImageInput:
-    """A reference image: bytes with a name and type, or a URL (``https:`` or ``data:``)."""
-
-    filename: str = "reference"
-    data: bytes | None = None
-    content_type: str = "application/octet-stream"
-    url: str | None = None
-
-
-@dataclass
-class CreateParams:
-    """A normalized create request, validated against the model's capabilities."""
-
-    prompt: str
-    model: str
-    seconds: str
-    size: str
-    input_reference: ImageInput | None = None
-    extra_body: dict[str, Any] = field(default_factory=dict)
-    idempotency_key: str | None = None
-
-
-@dataclass(frozen=True)
-class ContentSource:
-    """Where a variant's bytes come from: ``request`` is streamed, or ``data`` holds them
-    already (providers that return the video inline, base64 in the status JSON). When
-    ``derive`` is set, those bytes are the video and the named variant is made from it
-    locally."""
-
-    request: Request | None = None
-    derive: VideoContentVariant | None = None
-    content_type: str | None = None
-    data: bytes | None = None
-
-
-Flow = Generator[Request, Response, T]
 
 
 def queued_video(
@@ -132,16 +51,6 @@ def queued_video(
         size=params.size,
         seconds=params.seconds,
     )
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Credentials and endpoint for one provider, resolved from arguments, then environment."""
-
-    api_key: str | None = None
-    api_base: str | None = None
-    organization: str | None = None
-    extra_headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class Provider:

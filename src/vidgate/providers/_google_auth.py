@@ -25,7 +25,7 @@ from google.auth import crypt, jwt
 
 from .._constants import USER_AGENT
 from .._exceptions import APIStatusError, AuthenticationError, error_for_status
-from ._base import Flow, Request, Response
+from .._models import Flow, Request, Response
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"

@@ -29,18 +29,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .._exceptions import APIStatusError, BadRequestError, NotFoundError, UnsupportedFeatureError
+from .._models import ContentSource, Flow, Request, Response
 from ..types.capabilities import ModelCapabilities
+from ..types.params import CreateParams
 from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoError
-from ._base import (
-    ContentSource,
-    CreateParams,
-    Flow,
-    Provider,
-    Request,
-    Response,
-    openai_style_error,
-    queued_video,
-)
+from ._base import Provider, openai_style_error, queued_video
 
 QUEUE_BASE = "https://queue.fal.run"
 _NATIVE_ID = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/requests/[A-Za-z0-9_-]+$")

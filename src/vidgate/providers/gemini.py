@@ -25,10 +25,12 @@ from .._exceptions import (
     NotFoundError,
     UnsupportedFeatureError,
 )
+from .._models import ContentSource, Flow, Request, Response
 from ..types.capabilities import ModelCapabilities, seconds_range
+from ..types.params import CreateParams
 from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoError, VideoStatus
 from . import _google_auth
-from ._base import ContentSource, CreateParams, Flow, Provider, Request, Response
+from ._base import Provider
 
 # §2.2: resolution 360p|720p|1080p|4k, aspect 16:9|9:16, in OpenAI WxH form.
 _TIERS = {360: "360p", 720: "720p", 1080: "1080p", 2160: "4k"}

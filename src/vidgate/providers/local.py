@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import ClassVar
 
+from .._models import Request
 from ..local.capabilities import LOCAL_BASE, PREVIEW
 from ..types.capabilities import ModelCapabilities
-from ._base import CreateParams, Request
+from ..types.params import CreateParams
 from .openai import OpenAIProvider
 
 __all__ = ["LOCAL_BASE", "PREVIEW", "LocalProvider"]

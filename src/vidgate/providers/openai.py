@@ -10,9 +10,11 @@ import base64
 import json
 from typing import Any, ClassVar
 
+from .._models import ContentSource, Flow, Order, Request
 from ..types.capabilities import HD_SIZES, OPENAI_SIZES, ModelCapabilities
+from ..types.params import CreateParams, ImageInput
 from ..types.video import CONTENT_TYPES, Video, VideoContentVariant, VideoDeleted, VideoList
-from ._base import ContentSource, CreateParams, Flow, ImageInput, Order, Provider, Request
+from ._base import Provider
 
 # Spec §8.1: the guide and changelog (Mar 2026) add 16 and 20 s for both models, 1080p for pro.
 _SORA_SECONDS = ("4", "8", "12", "16", "20")

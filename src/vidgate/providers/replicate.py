@@ -29,7 +29,9 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
 from .._exceptions import APIStatusError, BadRequestError, NotFoundError, UnsupportedFeatureError
+from .._models import ContentSource, Flow, Order, Request, Response
 from ..types.capabilities import ModelCapabilities
+from ..types.params import CreateParams
 from ..types.video import (
     Video,
     VideoContentVariant,
@@ -38,16 +40,7 @@ from ..types.video import (
     VideoList,
     VideoStatus,
 )
-from ._base import (
-    ContentSource,
-    CreateParams,
-    Flow,
-    Order,
-    Provider,
-    Request,
-    Response,
-    openai_style_error,
-)
+from ._base import Provider, openai_style_error
 
 API_BASE = "https://api.replicate.com/v1"
 _PREDICTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")

@@ -24,18 +24,11 @@ from .._exceptions import (
     UnsupportedFeatureError,
     error_for_status,
 )
+from .._models import ContentSource, Flow, Request, Response
 from ..types.capabilities import ModelCapabilities, seconds_range
+from ..types.params import CreateParams, ImageInput
 from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoError
-from ._base import (
-    ContentSource,
-    CreateParams,
-    Flow,
-    ImageInput,
-    Provider,
-    Request,
-    Response,
-    queued_video,
-)
+from ._base import Provider, queued_video
 
 API_VERSION = "2024-11-06"  # §5: X-Runway-Version is required; the SDK's default
 MAX_PROMPT_UTF16 = 1000  # §5: promptText is "≤1000 UTF-16" code units

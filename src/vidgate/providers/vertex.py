@@ -39,10 +39,12 @@ from .._exceptions import (
     PermissionDeniedError,
     UnsupportedFeatureError,
 )
+from .._models import ContentSource, Flow, Request, Response
 from ..types.capabilities import ModelCapabilities
+from ..types.params import CreateParams
 from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoError
 from . import _google_auth
-from ._base import ContentSource, CreateParams, Flow, Provider, Request, Response
+from ._base import Provider
 
 # §3 / §13: Veo 3.x takes 4, 6 or 8 s; Veo 2 5–8 s; 720p, 1080p and 4k (Veo 3.1 and 3.1 Fast,
 # the models §3 prices at 4k), 16:9 or 9:16. Veo 2 renders 720p only and takes no

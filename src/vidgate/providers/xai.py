@@ -27,18 +27,11 @@ from .._exceptions import (
     UnsupportedFeatureError,
     error_for_status,
 )
+from .._models import ContentSource, Flow, Request, Response
 from ..types.capabilities import ModelCapabilities, seconds_range
+from ..types.params import CreateParams, ImageInput
 from ..types.video import Video, VideoContentVariant, VideoDeleted, VideoError
-from ._base import (
-    ContentSource,
-    CreateParams,
-    Flow,
-    ImageInput,
-    Provider,
-    Request,
-    Response,
-    queued_video,
-)
+from ._base import Provider, queued_video
 
 # §11: aspect ratios 1:1, 16:9, 9:16, 4:3, 3:4, 3:2, 2:3 at 480p, 720p or 1080p. The short side
 # is the tier; the long side follows the ratio (16:9 at 480p is 854x480, as the Vercel xAI
