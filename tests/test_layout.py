@@ -88,6 +88,17 @@ def test_the_sdk_and_the_gateway_never_import_the_renderer(module: str) -> None:
     assert "vidgate.local.render" not in seen
 
 
+def test_nothing_outside_the_engine_names_the_renderer_even_lazily() -> None:
+    """Function-level imports count here: thumbnails come from ``_media``, renders from the
+    local engine's own worker."""
+    users = sorted(
+        _module_name(path)
+        for path in SRC.rglob("*.py")
+        if "local.render" in path.read_text() and "local" not in path.relative_to(SRC).parts[:1]
+    )
+    assert users == []
+
+
 def test_there_are_no_import_cycles_between_files() -> None:
     graph = _graph()
     cycles: list[list[str]] = []

@@ -405,7 +405,7 @@ class Poller:
 
 
 def _make_variants(video: Path) -> tuple[Path, Path]:
-    from ..local.render import make_variants  # PyAV is loaded only when a provider needs it
+    from .._media import make_variants  # PyAV is loaded only when a provider needs it
 
     out = Path(tempfile.mkdtemp(prefix=".variants-", dir=video.parent))
     return make_variants(video, out)
