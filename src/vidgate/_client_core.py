@@ -28,9 +28,15 @@ from ._public import inline_content, lists_natively, model_of, public_ids, publi
 from ._validation import InputReference, check_prompt
 from .providers import Provider
 from .types.content import VideoContent
-from .types.video import CONTENT_TYPES, Video, VideoContentVariant, VideoDeleted, VideoList
+from .types.video import (
+    CONTENT_TYPES,
+    VARIANTS,
+    Video,
+    VideoContentVariant,
+    VideoDeleted,
+    VideoList,
+)
 
-_VARIANTS = ("video", "thumbnail", "spritesheet")
 T = TypeVar("T")
 
 
@@ -145,7 +151,7 @@ class BaseVideoClient:
     ) -> VideoContent:
         """The video (MP4), its thumbnail (WebP) or spritesheet (JPEG). Read whole by default;
         with ``stream=True`` the body is passed through in chunks as you iterate it."""
-        if variant not in _VARIANTS:
+        if variant not in VARIANTS:
             raise BadRequestError(
                 f"Invalid value for 'variant': {variant!r}. Supported values are video, "
                 "thumbnail and spritesheet.",

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
+from ..types.video import CONTENT_TYPES
 from .openapi_schemas import _NULL, _STRING, SCHEMAS, SECURITY_SCHEMES, Schema, _ref
 
 OPENAPI_PATH = "/openapi.json"
@@ -94,7 +95,7 @@ def _json_body(name: str, *, required: bool) -> Schema:
 
 
 _UPSTREAM = (400, 401, 403, 404, 409, 422, 429, 502, 504)
-_CONTENT_TYPES = ("video/mp4", "image/webp", "image/jpeg")
+_CONTENT_TYPES = tuple(CONTENT_TYPES.values())
 _BINARY: Schema = {"type": "string", "format": "binary"}
 
 # (method, path without /v1) -> what FastAPI cannot see: body, responses, auth.

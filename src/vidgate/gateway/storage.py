@@ -13,13 +13,8 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from ..types.video import VideoContentVariant
+from ..types.video import VARIANT_FILES, VideoContentVariant
 
-VARIANT_FILES: dict[str, str] = {
-    "video": "video.mp4",
-    "thumbnail": "thumbnail.webp",
-    "spritesheet": "spritesheet.jpg",
-}
 REFERENCE_FILE = "reference.bin"
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from ..types.video import CONTENT_TYPES
+from ..types.video import CONTENT_TYPES, video_json
 from .capabilities import PREVIEW
 from .store import VARIANT_FILES, LocalSettings, LocalStore, new_video_id, renderer_alive
 
@@ -281,7 +281,7 @@ class LocalTransport(httpx.AsyncBaseTransport):
                 )
             jobs = jobs[ids.index(after) + 1 :]
         page = jobs[:limit]
-        data = [_video(j) for j in page]
+        data = [video_json(j) for j in page]
         return httpx.Response(
             200,
             json={
@@ -375,32 +375,11 @@ def _new_job(
     }
 
 
-_PUBLIC_FIELDS = (
-    "id",
-    "object",
-    "model",
-    "status",
-    "progress",
-    "created_at",
-    "completed_at",
-    "expires_at",
-    "prompt",
-    "size",
-    "seconds",
-    "remixed_from_video_id",
-    "error",
-)
-
-
-def _video(job: dict[str, Any]) -> dict[str, Any]:
-    return {k: job.get(k) for k in _PUBLIC_FIELDS}
-
-
 def _video_response(job: dict[str, Any]) -> httpx.Response:
     headers = (
         {} if job["status"] in ("completed", "failed") else {"openai-poll-after-ms": POLL_AFTER_MS}
     )
-    return httpx.Response(200, json=_video(job), headers=headers)
+    return httpx.Response(200, json=video_json(job), headers=headers)
 
 
 def _json_body(body: bytes) -> dict[str, Any]:

@@ -18,14 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from .._home import vidgate_home
+from ..types.video import VARIANT_FILES
+
+__all__ = ["VARIANT_FILES", "LocalSettings", "LocalStore", "is_valid_id", "new_video_id"]
 
 # A renderer that has written nothing for this long is presumed dead and the job is restarted.
 STALE_AFTER_SECONDS = 60.0
-VARIANT_FILES = {
-    "video": "video.mp4",
-    "thumbnail": "thumbnail.webp",
-    "spritesheet": "spritesheet.jpg",
-}
 
 
 @dataclass(frozen=True)

@@ -6,19 +6,52 @@ break callers; nullable fields are always present when serialized.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 VideoStatus = Literal["queued", "in_progress", "completed", "failed"]
 VideoContentVariant = Literal["video", "thumbnail", "spritesheet"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed"})
-# What each variant is served as (spec §2.3; the spritesheet's type is the guide's JPEG).
+# What each variant is served as (spec §2.3; the spritesheet's type is the guide's JPEG), and
+# the file it is kept in wherever vidgate stores one (the local engine, the gateway).
 CONTENT_TYPES: dict[str, str] = {
     "video": "video/mp4",
     "thumbnail": "image/webp",
     "spritesheet": "image/jpeg",
 }
+VARIANTS: tuple[VideoContentVariant, ...] = ("video", "thumbnail", "spritesheet")
+VARIANT_FILES: dict[str, str] = {
+    "video": "video.mp4",
+    "thumbnail": "thumbnail.webp",
+    "spritesheet": "spritesheet.jpg",
+}
+# The Video object's keys, in the spec's order (§3.1): every one present, null when unknown.
+VIDEO_FIELDS: tuple[str, ...] = (
+    "id",
+    "object",
+    "model",
+    "status",
+    "progress",
+    "created_at",
+    "completed_at",
+    "expires_at",
+    "prompt",
+    "size",
+    "seconds",
+    "remixed_from_video_id",
+    "error",
+)
+
+
+def video_json(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The Video object as JSON, from any mapping holding its fields (a job record, a stored
+    job): the 13 keys of :data:`VIDEO_FIELDS`, ``object`` always ``"video"``. Cheap enough for
+    every status poll (no model is built)."""
+    data = {key: fields.get(key) for key in VIDEO_FIELDS}
+    data["object"] = "video"
+    return data
 
 
 class _Model(BaseModel):

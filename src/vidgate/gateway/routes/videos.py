@@ -19,7 +19,7 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from ..._exceptions import BadRequestError, NotFoundError
-from ...types.video import CONTENT_TYPES
+from ...types.video import CONTENT_TYPES, VARIANTS, video_json
 from ..body import parse_create, parse_remix
 from ..errors import GatewayError
 from ..state import CallerDep, State
@@ -27,7 +27,6 @@ from ..store import JobRecord
 
 router = APIRouter(tags=["videos"])
 
-_VARIANTS = ("video", "thumbnail", "spritesheet")
 # Our ids are 54 characters; a longer one cannot exist, and is refused before any lookup
 # (so a 100k-character id is not echoed into the error).
 VideoId = Annotated[str, Path(max_length=128)]
@@ -37,25 +36,12 @@ def video_object(job: JobRecord) -> dict[str, Any]:
     """A job record as the OpenAI Video object, plus ``usage``."""
     # ``cancelled`` is internal (deleted before finishing); callers only see the spec's four.
     status = "failed" if job.status == "cancelled" else job.status
-    return {
-        "id": job.id,
-        "object": "video",
-        "model": job.model,
-        "status": status,
-        "progress": job.progress,
-        "created_at": job.created_at,
-        "completed_at": job.completed_at,
-        "expires_at": job.expires_at,
-        "prompt": job.prompt,
-        "size": job.size,
-        "seconds": job.seconds,
-        "remixed_from_video_id": job.remixed_from,
-        "error": job.error,
-        "usage": {
-            "seconds": _seconds(job.seconds),
-            "cost_usd": round(job.cost, 4) if job.priced else None,
-        },
+    data = video_json({**vars(job), "status": status, "remixed_from_video_id": job.remixed_from})
+    data["usage"] = {
+        "seconds": _seconds(job.seconds),
+        "cost_usd": round(job.cost, 4) if job.priced else None,
     }
+    return data
 
 
 class _StoredFile(FileResponse):
@@ -199,7 +185,7 @@ async def video_content(
     variant: str = Query(default="video", max_length=32),
 ) -> FileResponse:
     """The stored MP4, thumbnail (WebP) or spritesheet (JPEG), with ``Range`` support."""
-    if variant not in _VARIANTS:
+    if variant not in VARIANTS:
         raise BadRequestError(
             f"Invalid value for 'variant': '{variant}'. Supported values are 'video', "
             "'thumbnail' and 'spritesheet'.",
@@ -214,7 +200,7 @@ async def video_content(
             param="video_id",
             code="video_not_ready",
         )
-    path = state.storage.file(job.storage_path, variant)  # type: ignore[arg-type]
+    path = state.storage.file(job.storage_path, variant)
     try:
         info = await asyncio.to_thread(os.stat, path)
     except OSError:
