@@ -89,6 +89,13 @@ def should_retry_connection_error(
     return not (policy.may_duplicate_work and request_sent)
 
 
+def backoff(attempt: int, *, base: float, cap: float) -> float:
+    """``min(cap, base * 2**attempt)``, ``attempt`` counted from 0: the one exponential
+    backoff (engine retries, the gateway's poll errors, webhook deliveries). The exponent is
+    bounded, so a long run of failures never overflows."""
+    return min(cap, base * 2.0 ** min(max(attempt, 0), 32))
+
+
 def retry_delay(
     retries_taken: int,
     headers: Mapping[str, str] | None = None,
@@ -101,5 +108,5 @@ def retry_delay(
         hint = parse_retry_after(headers)
         if hint is not None and 0 < hint <= MAX_RETRY_AFTER_DELAY:
             return hint
-    base = min(INITIAL_RETRY_DELAY * 2.0**retries_taken, MAX_RETRY_DELAY)
+    base = backoff(retries_taken, base=INITIAL_RETRY_DELAY, cap=MAX_RETRY_DELAY)
     return base * (1 - 0.25 * rand())

@@ -31,6 +31,7 @@ from typing import Any
 from .._engine import Engine
 from .._exceptions import APIError, APIStatusError
 from .._poll import next_poll_interval
+from .._retry import backoff
 from ..types.video import Video, VideoContentVariant
 from .metrics import Metrics
 from .mp4 import whole_mp4
@@ -314,7 +315,7 @@ class Poller:
             )
             return
         base = route.poll_every() if route else IDLE_WAIT
-        delay = min(MAX_BACKOFF, base * 2 ** min(attempts - 1, 8))
+        delay = backoff(attempts - 1, base=base, cap=MAX_BACKOFF)
         log.info("poll of %s failed (%s); retrying in %.1f s", job.id, exc, delay)
         await self.db.call(
             self.db.jobs.update_progress,
