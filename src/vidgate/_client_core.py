@@ -25,7 +25,7 @@ from ._exceptions import (
 from ._models import ContentSource, Flow, Order
 from ._options import RequestOptions, call_options
 from ._public import inline_content, lists_natively, model_of, public_ids, public_video
-from ._validation import InputReference, check_prompt
+from ._validation import InputReference
 from .providers import Provider
 from .types.content import VideoContent
 from .types.video import (
@@ -273,17 +273,7 @@ class BaseVideoClient:
         opts = self._options(api_key, api_base, organization, timeout, max_retries, extra_headers)
         vref = _ids.decode_video_id(video_id)
         provider = self._provider(vref.provider, opts)
-        if vref.model:
-            caps = provider.capabilities(vref.model)
-            if not caps.remix:
-                raise BadRequestError(
-                    f"{vref.provider}/{vref.model} cannot remix videos.",
-                    param="video_id",
-                    code="unsupported_operation",
-                )
-            check_prompt(prompt, caps)
-        else:
-            check_prompt(prompt)
+        _prepare.remix_prompt(provider, vref.model, f"{vref.provider}/{vref.model}", prompt)
         with public_ids(vref.upstream_id, video_id):
             video = await self._run(
                 provider, provider.remix(vref.upstream_id, model=vref.model, prompt=prompt), opts

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _pricing
-from ._exceptions import AuthenticationError
+from ._exceptions import AuthenticationError, BadRequestError
 from ._models import Credentials
 from ._validation import (
     check_extra_body,
@@ -139,6 +139,25 @@ def create_params(
         },
         idempotency_key=idempotency_key,
     )
+
+
+def remix_prompt(provider: Provider, upstream_model: str, model: str, prompt: Any) -> str:
+    """The checked prompt of a remix of a video made by ``upstream_model`` (``model`` is the
+    name the caller knows it by; an empty ``upstream_model`` means unknown: any model).
+
+    Raises:
+        BadRequestError: the model cannot remix (``unsupported_operation``), or a bad prompt.
+    """
+    if not upstream_model:
+        return check_prompt(prompt)
+    caps = provider.capabilities(upstream_model)
+    if not caps.remix:
+        raise BadRequestError(
+            f"The model '{model}' cannot remix videos.",
+            param="video_id",
+            code="unsupported_operation",
+        )
+    return check_prompt(prompt, caps)
 
 
 def estimate(

@@ -33,7 +33,6 @@ from .._exceptions import (
 from .._log import redact_url
 from .._validation import (
     MAX_REFERENCE_BYTES,
-    check_prompt,
     load_input_reference,
     reference_scheme,
 )
@@ -209,14 +208,7 @@ class VideoService:
         source = await self.get(caller, video_id)
         route = self._route_of(source)
         self._check_model_access(caller, source.model)
-        caps = route.capabilities()
-        if not caps.remix:
-            raise BadRequestError(
-                f"The model '{source.model}' cannot remix videos.",
-                param="video_id",
-                code="unsupported_operation",
-            )
-        check_prompt(prompt, caps)
+        _prepare.remix_prompt(route.provider, route.upstream_model, source.model, prompt)
         if source.status != "completed" or source.upstream_id is None:
             raise BadRequestError(
                 f"Video '{video_id}' is {source.status}; only completed videos can be remixed.",
