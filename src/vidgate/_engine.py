@@ -20,6 +20,7 @@ from ._exceptions import (
     APIStatusError,
     APITimeoutError,
     InternalServerError,
+    NotFoundError,
     error_for_status,
 )
 from ._models import Flow, Request, Response
@@ -242,9 +243,10 @@ class Engine:
                 await self._sleep(retry_delay(retries, headers, rand=self._rand))
                 retries += 1
                 continue
-            raise provider.parse_error(
-                Response(response.status_code, headers, body, url=request.url)
-            )
+            answer = Response(response.status_code, headers, body, url=request.url)
+            if request.download and answer.status_code in provider.expired_link_statuses:
+                raise download_link_expired(provider, answer)
+            raise provider.parse_error(answer)
 
     async def fetch(
         self, url: str, *, max_bytes: int, timeout: float, trusted_host: str | None = None
@@ -299,6 +301,26 @@ class Engine:
             client = AiohttpTransport() if self.network == "aiohttp" else HttpxTransport()
             per_loop[_NETWORK] = client
         return client
+
+
+def download_link_expired(provider: Provider, response: Response) -> NotFoundError:
+    """The one error for a download of finished content whose link no longer works (one of
+    the provider's ``expired_link_statuses``): a 404 ``download_link_expired`` naming the
+    provider, the upstream status and how long the provider's links last. The upstream's
+    headers are kept, and its body when it is JSON (a CDN's HTML page is not worth keeping)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return NotFoundError(
+        f"{provider.label or provider.name}'s download link has expired or is no longer valid "
+        f"(HTTP {response.status_code}). {provider.link_lifetime} Keep a copy of the video "
+        "once it completes.",
+        status_code=404,
+        code="download_link_expired",
+        body=body,
+        headers=dict(response.headers),
+    )
 
 
 def _local_transport() -> Transport:

@@ -35,6 +35,9 @@ class Request:
     # Creates are the only requests that can start paid work; the engine retries them only
     # when that cannot start a second job.
     creates_job: bool = False
+    # A download of finished content (the video, a thumbnail, a spritesheet): the engine reads
+    # the statuses the provider lists in ``expired_link_statuses`` as an expired link.
+    download: bool = False
 
 
 @dataclass

@@ -82,7 +82,8 @@ def _redirect(request: Request, status: int, location: str) -> Request:
     headers = dict(request.headers)
     if urlsplit(url).netloc != urlsplit(request.url).netloc:
         headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
-    return Request(method, url, headers, params={}, **body)
+    # Still a download of finished content after the hop (a CDN's signed-URL redirect).
+    return Request(method, url, headers, params={}, download=request.download, **body)
 
 
 async def paced(chunks: AsyncIterator[bytes], timeout: float) -> AsyncIterator[bytes]:

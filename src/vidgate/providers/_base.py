@@ -58,14 +58,21 @@ class Provider:
 
     Attributes:
         name: the provider prefix in model ids (``runway`` in ``runway/gen4_turbo``).
+        label: the provider as people write it (``xAI``), for messages.
         env_api_key / env_api_base: environment variables read when no argument is given.
         default_api_base: where the provider lives.
         poll_interval: seconds between status checks when the provider gives no hint.
         models: the models vidgate knows, with what each accepts.
         default_capabilities: for a model name not in ``models``; ``None`` refuses unknown models.
+        expired_link_statuses: the statuses of a download of finished content (a request with
+            ``download=True``) that mean its link has expired; the engine turns them into the
+            one ``download_link_expired`` error.
+        link_lifetime: one sentence saying how long the provider's download links last, for
+            that error's message.
     """
 
     name: ClassVar[str]
+    label: ClassVar[str] = ""
     env_api_key: ClassVar[tuple[str, ...]] = ()
     env_api_base: ClassVar[tuple[str, ...]] = ()
     default_api_base: ClassVar[str] = ""
@@ -89,6 +96,10 @@ class Provider:
     # Headers the provider's API wants on every call whatever the credentials (Runway's
     # ``X-Runway-Version``); see :meth:`headers`.
     fixed_headers: ClassVar[Mapping[str, str]] = {}
+    # Signed output links are refused once expired, most with 403 (the signature), some with
+    # 404 or 410 (the file deleted); see the engine's ``download_link_expired``.
+    expired_link_statuses: ClassVar[frozenset[int]] = frozenset({403, 404, 410})
+    link_lifetime: ClassVar[str] = "The provider's download links are temporary."
 
     def __init__(self, credentials: Credentials) -> None:
         # The only instance state: an adapter remembers nothing between flows (issue 9).

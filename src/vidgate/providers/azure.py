@@ -20,6 +20,7 @@ class AzureProvider(OpenAIProvider):
     to be Sora 2 Pro, any other Sora 2."""
 
     name: ClassVar[str] = "azure"
+    label: ClassVar[str] = "Azure OpenAI"
     env_api_key: ClassVar[tuple[str, ...]] = ("AZURE_OPENAI_API_KEY", "AZURE_API_KEY")
     env_api_base: ClassVar[tuple[str, ...]] = ("AZURE_OPENAI_ENDPOINT", "AZURE_API_BASE")
     default_api_base = ""

@@ -37,13 +37,10 @@ from ._base import Provider, openai_style_error, queued_video
 
 QUEUE_BASE = "https://queue.fal.run"
 _NATIVE_ID = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/requests/[A-Za-z0-9_-]+$")
-# A request's result, status or cancel path below the queue base (§7).
-_QUEUE_CALL = re.compile(_NATIVE_ID.pattern.removesuffix("$") + "(/status|/cancel)?$")
 # fal apps under a namespace keep one more path segment in their queue URLs (fal-client AppId).
 _NAMESPACES = ("workflows", "comfy")
 # §7 error types (and fal's request-error types) that name a reason rather than a bug.
 _FAILURE_CODES = {"content_policy_violation": "moderation_blocked", "client_cancelled": "cancelled"}
-_EXPIRED = (403, 404, 410)
 
 
 @dataclass(frozen=True)
@@ -142,6 +139,8 @@ class FalProvider(Provider):
     fal-client reads it) or ``api_base`` moves the queue."""
 
     name: ClassVar[str] = "fal"
+    label: ClassVar[str] = "fal"
+    link_lifetime: ClassVar[str] = "fal CDN links are short-lived (providers.md §1.2)."
     env_api_key: ClassVar[tuple[str, ...]] = ("FAL_KEY",)
     env_api_base: ClassVar[tuple[str, ...]] = ("FAL_API_BASE", "FAL_QUEUE_RUN_HOST")
     default_api_base = QUEUE_BASE
@@ -229,7 +228,7 @@ class FalProvider(Provider):
             )
         url = str(file["url"])
         # §1.2: the file is on fal's CDN, a signed public URL: no fal key goes there.
-        request = Request("GET", url, self.public_headers())
+        request = Request("GET", url, self.public_headers(), download=True)
         if variant == "video":
             return ContentSource(request, content_type=str(file.get("content_type") or "video/mp4"))
         return ContentSource(request, derive=variant)
@@ -251,17 +250,8 @@ class FalProvider(Provider):
 
     def parse_error(self, response: Response) -> APIStatusError:
         """fal's bodies (§7): ``{"detail": [{"loc", "msg", "type"}]}`` for validation and
-        content policy, ``{"detail": "...", "error_type": "..."}`` for request errors; a CDN
-        download that fails with 403/404/410 is an expired link."""
-        if self._is_download(response.url) and response.status_code in _EXPIRED:
-            return NotFoundError(
-                f"fal's download link for this video no longer works (HTTP "
-                f"{response.status_code}): fal CDN links are short-lived (providers.md §1.2), "
-                "so copy the video soon after it completes.",
-                status_code=404,
-                code="download_link_expired",
-                headers=dict(response.headers),
-            )
+        content policy, ``{"detail": "...", "error_type": "..."}`` for request errors. (An
+        expired CDN link is the engine's one ``download_link_expired``.)"""
         error = openai_style_error(response)
         body = error.body if isinstance(error.body, dict) else {}
         detail = body.get("detail")
@@ -297,19 +287,6 @@ class FalProvider(Provider):
                 f"Malformed fal request id '{video_id}'.", param="video_id", code="invalid_video_id"
             )
         return f"{self.api_base}/{video_id}"
-
-    def _is_download(self, url: str) -> bool:
-        """Whether ``url`` fetches a file rather than calling the queue, told from the URL
-        alone (the adapter remembers nothing per job): fal's CDN is another host, and a file
-        a proxy serves from the queue's own host is at a path that is neither an app (a
-        submit) nor a request's result, status or cancel URL."""
-        if not url:
-            return False
-        prefix = self.api_base + "/"
-        if not url.startswith(prefix):
-            return True
-        path = url[len(prefix) :].partition("?")[0]
-        return path not in FAL_MODELS and not _QUEUE_CALL.match(path)
 
 
 def build_input(params: CreateParams) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 from .._exceptions import (
     APIStatusError,
     BadRequestError,
-    NotFoundError,
     UnsupportedFeatureError,
 )
 from .._models import ContentSource, Flow, Request, Response
@@ -82,6 +81,11 @@ class GeminiProvider(Provider):
     """Gemini Omni Flash video generation (Interactions API, API key)."""
 
     name: ClassVar[str] = "gemini"
+    label: ClassVar[str] = "Gemini"
+    link_lifetime: ClassVar[str] = (
+        "A video no longer in the Gemini Files API is gone: generated files are kept about "
+        "2 days (providers.md §2.1)."
+    )
     env_api_key: ClassVar[tuple[str, ...]] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     env_api_base: ClassVar[tuple[str, ...]] = ("GEMINI_API_BASE",)
     default_api_base = "https://generativelanguage.googleapis.com/v1beta"
@@ -275,15 +279,6 @@ class GeminiProvider(Provider):
     # -- errors ------------------------------------------------------------------------------
 
     def parse_error(self, response: Response) -> APIStatusError:
-        if "/files/" in response.url and response.status_code in (403, 404, 410):
-            error = _google_auth.google_error(response)
-            return NotFoundError(
-                "The generated video is no longer in the Gemini Files API (generated files are "
-                f"kept about 2 days, providers.md §2.1): {error.message}",
-                status_code=404,
-                code="download_link_expired",
-                body=error.body,
-            )
         # Addenda: a missing key is a 403, a wrong one a 400 API_KEY_INVALID.
         reasons = _google_auth.error_reasons(response)
         text = response.text.lower()
@@ -306,7 +301,9 @@ class GeminiProvider(Provider):
             url = f"{parts.scheme}://{parts.netloc}/download/{segments[-3]}/files/{segments[-1]}:download"
         trusted = parts.netloc == api.netloc or (parts.hostname or "").endswith(_GOOGLE_HOST)
         headers = self.headers() if trusted else self.public_headers()
-        return Request("GET", url, {**headers, "Accept": "*/*"}, params={"alt": "media"})
+        return Request(
+            "GET", url, {**headers, "Accept": "*/*"}, params={"alt": "media"}, download=True
+        )
 
 
 def _response_format(size: str, seconds: str) -> dict[str, Any]:

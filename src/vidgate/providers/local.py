@@ -24,6 +24,7 @@ class LocalProvider(OpenAIProvider):
     """Renders real H.264 MP4s offline with PyAV; jobs and files live under ``VIDGATE_HOME``."""
 
     name: ClassVar[str] = "local"
+    label: ClassVar[str] = "local"
     env_api_key: ClassVar[tuple[str, ...]] = ()
     env_api_base: ClassVar[tuple[str, ...]] = ()
     default_api_base = LOCAL_BASE

@@ -41,7 +41,11 @@ class OpenAIProvider(Provider):
     """OpenAI Videos API: bearer key, ``OpenAI-Organization``, JSON or multipart create."""
 
     name: ClassVar[str] = "openai"
+    label: ClassVar[str] = "OpenAI"
     echoes_shape: ClassVar[bool] = True
+    # The content URL is the API's own, not a link that expires: a 404 there names its reason
+    # (an unknown or deleted video) in the OpenAI envelope, which parse_error keeps.
+    expired_link_statuses: ClassVar[frozenset[int]] = frozenset()
     env_api_key: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
     env_api_base: ClassVar[tuple[str, ...]] = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
     default_api_base = "https://api.openai.com/v1"
@@ -132,7 +136,9 @@ class OpenAIProvider(Provider):
     ) -> Flow[ContentSource]:
         headers = {**self.headers(), "Accept": "application/binary"}
         params: dict[str, str] = {} if variant == "video" else {"variant": variant}
-        request = Request("GET", self.videos_url(video_id, "content"), headers, params=params)
+        request = Request(
+            "GET", self.videos_url(video_id, "content"), headers, params=params, download=True
+        )
         return ContentSource(request=request, content_type=CONTENT_TYPES[variant])
         yield  # pragma: no cover - a flow that needs no metadata request
 

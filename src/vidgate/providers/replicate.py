@@ -44,10 +44,6 @@ from ._base import Provider, openai_style_error
 
 API_BASE = "https://api.replicate.com/v1"
 _PREDICTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-# The API paths this adapter calls (§8): list, get, cancel, create (by version or by model).
-_API_CALL = re.compile(
-    r"^predictions(/[A-Za-z0-9_-]{1,100}(/cancel)?)?$|^models/[^/]+/[^/]+/predictions$"
-)
 _MODEL = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*(:[0-9a-f]{8,64})?$")
 # §1.1: starting → queued, processing → in_progress, succeeded → completed, the rest failed.
 _STATUS: dict[str, VideoStatus] = {
@@ -64,7 +60,6 @@ _ENDED = {
 _MODERATION = re.compile(r"E005|flagged as sensitive|content policy|NSFW", re.IGNORECASE)
 # cog/tqdm progress lines in the logs: "  45%|████▌     | 9/20".
 _PROGRESS = re.compile(r"(\d{1,3})%\|")
-_EXPIRED = (403, 404, 410)
 _LIST_PAGES = 5  # pages read looking for ``after`` before giving up
 
 
@@ -149,6 +144,8 @@ class ReplicateProvider(Provider):
     ``api_base`` (with or without ``/v1``) moves the API."""
 
     name: ClassVar[str] = "replicate"
+    label: ClassVar[str] = "Replicate"
+    link_lifetime: ClassVar[str] = "Replicate deletes API outputs after 1 hour (providers.md §8)."
     env_api_key: ClassVar[tuple[str, ...]] = ("REPLICATE_API_TOKEN",)
     env_api_base: ClassVar[tuple[str, ...]] = ("REPLICATE_BASE_URL",)
     default_api_base = API_BASE
@@ -215,7 +212,8 @@ class ReplicateProvider(Provider):
         # §8: outputs are public replicate.delivery URLs; only a file served by the API
         # itself gets the token.
         on_api = url.startswith(self.api_base + "/")
-        request = Request("GET", url, self.headers() if on_api else self.public_headers())
+        headers = self.headers() if on_api else self.public_headers()
+        request = Request("GET", url, headers, download=True)
         if variant == "video":
             return ContentSource(request, content_type="video/mp4")
         return ContentSource(request, derive=variant)
@@ -264,17 +262,8 @@ class ReplicateProvider(Provider):
     # -- errors ------------------------------------------------------------------------------
 
     def parse_error(self, response: Response) -> APIStatusError:
-        """Replicate's RFC 7807 problems ``{type, title, status, detail}`` (§8); a download
-        that fails with 403/404/410 is an output deleted after its hour (§8 Fetch)."""
-        if self._is_download(response.url) and response.status_code in _EXPIRED:
-            return NotFoundError(
-                f"Replicate's output link for this video no longer works (HTTP "
-                f"{response.status_code}): Replicate deletes API outputs after 1 hour "
-                "(providers.md §8), so copy the video soon after it completes.",
-                status_code=404,
-                code="download_link_expired",
-                headers=dict(response.headers),
-            )
+        """Replicate's RFC 7807 problems ``{type, title, status, detail}`` (§8). (An output
+        deleted after its hour, §8 Fetch, is the engine's one ``download_link_expired``.)"""
         error = openai_style_error(response)
         body = error.body if isinstance(error.body, dict) else {}
         if not body.get("detail") and isinstance(body.get("title"), str):
@@ -294,17 +283,6 @@ class ReplicateProvider(Provider):
                 code="invalid_video_id",
             )
         return f"{self.api_base}/predictions/{video_id}"
-
-    def _is_download(self, url: str) -> bool:
-        """Whether ``url`` fetches an output file rather than calling the API, told from the
-        URL alone (the adapter remembers nothing per job): outputs are on another host, and a
-        file the API serves itself is at a path that is not one of the prediction calls."""
-        if not url:
-            return False
-        prefix = self.api_base + "/"
-        if not url.startswith(prefix):
-            return True
-        return not _API_CALL.match(url[len(prefix) :].partition("?")[0])
 
 
 def build_input(params: CreateParams) -> dict[str, Any]:

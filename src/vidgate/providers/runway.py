@@ -20,7 +20,6 @@ from typing import Any, ClassVar
 from .._exceptions import (
     APIStatusError,
     BadRequestError,
-    NotFoundError,
     UnsupportedFeatureError,
     error_for_status,
 )
@@ -81,6 +80,10 @@ class RunwayProvider(Provider):
     remix (§5), so ``list`` is the base class's 400."""
 
     name: ClassVar[str] = "runway"
+    label: ClassVar[str] = "Runway"
+    # A signed CDN link past its time may also answer 401 (its JWT refused).
+    expired_link_statuses: ClassVar[frozenset[int]] = frozenset({401, 403, 404, 410})
+    link_lifetime: ClassVar[str] = "Runway output links last 24–48 hours (providers.md §5)."
     env_api_key: ClassVar[tuple[str, ...]] = ("RUNWAYML_API_SECRET", "RUNWAY_API_KEY")
     env_api_base: ClassVar[tuple[str, ...]] = ("RUNWAYML_BASE_URL",)
     default_api_base = "https://api.dev.runwayml.com"
@@ -210,7 +213,7 @@ class RunwayProvider(Provider):
                 code="video_not_ready",
             )
         # A signed CDN link: sent without our Runway key.
-        request = Request("GET", str(output[0]), self.public_headers())
+        request = Request("GET", str(output[0]), self.public_headers(), download=True)
         if variant == "video":
             return ContentSource(request, content_type="video/mp4")
         return ContentSource(request, derive=variant)
@@ -255,9 +258,8 @@ class RunwayProvider(Provider):
         return Video.model_validate(data)
 
     def parse_error(self, response: Response) -> APIStatusError:
-        """Runway's ``{"error": "...", "issues": [...]}`` (§5), or an expired CDN link."""
-        if not response.url.startswith(self.url("")):
-            return _download_error(response, "Runway")
+        """Runway's ``{"error": "...", "issues": [...]}`` (§5). (An expired CDN link is the
+        engine's one ``download_link_expired``.)"""
         try:
             parsed = response.json()
         except ValueError:
@@ -326,22 +328,3 @@ def _epoch(value: Any, now: float) -> int:
         except ValueError:
             pass
     return int(now)
-
-
-def _download_error(response: Response, provider: str) -> APIStatusError:
-    """A signed output URL that no longer works is gone for good: say so plainly."""
-    status = response.status_code
-    if status in (401, 403, 404, 410):
-        return NotFoundError(
-            f"{provider}'s download link has expired or is no longer valid (HTTP {status}). "
-            "Output links last 24–48 hours; keep a copy of the video once it completes.",
-            status_code=404,
-            code="download_link_expired",
-            headers=dict(response.headers),
-        )
-    cls = error_for_status(status)
-    return cls(
-        f"Downloading the video from {provider}'s link failed with HTTP {status}.",
-        status_code=status,
-        headers=dict(response.headers),
-    )

@@ -115,6 +115,14 @@ class VertexProvider(Provider):
     """Veo on Vertex AI: service-account OAuth, LRO create/poll, inline or GCS output."""
 
     name: ClassVar[str] = "vertex"
+    label: ClassVar[str] = "Vertex AI"
+    # The object is in the caller's own bucket: a 403 there is a missing permission
+    # (``storage_permission_denied``, see parse_error), not an expired link.
+    expired_link_statuses: ClassVar[frozenset[int]] = frozenset({404, 410})
+    link_lifetime: ClassVar[str] = (
+        "Vertex AI writes the video to your Cloud Storage bucket, where it lasts until deleted; "
+        "this one is no longer in Cloud Storage (deleted, or expired by a bucket lifecycle rule)."
+    )
     env_api_key: ClassVar[tuple[str, ...]] = (
         "VERTEXAI_CREDENTIALS",
         "GOOGLE_APPLICATION_CREDENTIALS",
@@ -326,7 +334,9 @@ class VertexProvider(Provider):
         base = (os.environ.get("STORAGE_EMULATOR_HOST") or self.gcs_api_base).rstrip("/")
         url = f"{base}/storage/v1/b/{gs['bucket']}/o/{quote(gs['object'], safe='')}"
         # The object lives in the caller's own bucket: GCS needs the same bearer token.
-        request = Request("GET", url, {**headers, "Accept": "*/*"}, params={"alt": "media"})
+        request = Request(
+            "GET", url, {**headers, "Accept": "*/*"}, params={"alt": "media"}, download=True
+        )
         return ContentSource(request, derive=derive, content_type=mime)
 
     def delete(self, video_id: str, *, model: str) -> Flow[VideoDeleted]:
@@ -384,22 +394,14 @@ class VertexProvider(Provider):
         token_error = _google_auth.token_endpoint_error(response)
         if token_error is not None:
             return token_error
-        if "/storage/v1/b/" in response.url and response.status_code in (403, 404, 410):
+        if "/storage/v1/b/" in response.url and response.status_code == 403:
             error = _google_auth.google_error(response)
             where = response.url.split("/storage/v1/b/", 1)[1]
-            if response.status_code == 403:
-                return PermissionDeniedError(
-                    f"Cannot read the video from Cloud Storage ({where}): the credentials lack "
-                    f"storage.objects.get on that bucket. {error.message}",
-                    status_code=403,
-                    code="storage_permission_denied",
-                    body=error.body,
-                )
-            return NotFoundError(
-                f"The video object is no longer in Cloud Storage ({where}); it was deleted or "
-                f"expired by a bucket lifecycle rule. {error.message}",
-                status_code=404,
-                code="download_link_expired",
+            return PermissionDeniedError(
+                f"Cannot read the video from Cloud Storage ({where}): the credentials lack "
+                f"storage.objects.get on that bucket. {error.message}",
+                status_code=403,
+                code="storage_permission_denied",
                 body=error.body,
             )
         return _google_auth.google_error(response)

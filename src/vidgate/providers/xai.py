@@ -23,7 +23,6 @@ from .._exceptions import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
-    NotFoundError,
     UnsupportedFeatureError,
     error_for_status,
 )
@@ -81,6 +80,10 @@ class XAIProvider(Provider):
     ``video.respect_moderation == false`` (§1.1)."""
 
     name: ClassVar[str] = "xai"
+    label: ClassVar[str] = "xAI"
+    # A temporary URL past its time may also answer 401.
+    expired_link_statuses: ClassVar[frozenset[int]] = frozenset({401, 403, 404, 410})
+    link_lifetime: ClassVar[str] = "xAI video URLs are temporary (providers.md §11)."
     env_api_key: ClassVar[tuple[str, ...]] = ("XAI_API_KEY",)
     env_api_base: ClassVar[tuple[str, ...]] = ("XAI_BASE_URL", "XAI_API_BASE")
     default_api_base = "https://api.x.ai/v1"
@@ -167,7 +170,8 @@ class XAIProvider(Provider):
                 param="video_id",
                 code="video_not_ready",
             )
-        request = Request("GET", str(url), self.public_headers())  # no xAI key on the CDN
+        # No xAI key on the CDN.
+        request = Request("GET", str(url), self.public_headers(), download=True)
         if variant == "video":
             return ContentSource(request, content_type="video/mp4")
         return ContentSource(request, derive=variant)
@@ -232,9 +236,8 @@ class XAIProvider(Provider):
 
     def parse_error(self, response: Response) -> APIStatusError:
         """xAI's ``{"error": {...}}`` or ``{"code", "error"}`` bodies (§11), a wrong key (which
-        xAI answers with 400, providers.md addenda), or an expired download link."""
-        if not response.url.startswith(self.api_base + "/"):
-            return _download_error(response)
+        xAI answers with 400, providers.md addenda). (An expired download link is the
+        engine's one ``download_link_expired``.)"""
         try:
             parsed = response.json()
         except ValueError:
@@ -300,23 +303,4 @@ def _failure(status: str, error: Any) -> VideoError:
         )
     return VideoError(
         code="generation_failed", message=str(error or "xAI reported the generation failed.")
-    )
-
-
-def _download_error(response: Response) -> APIStatusError:
-    """A temporary video URL that no longer works is gone for good: say so plainly."""
-    status = response.status_code
-    if status in (401, 403, 404, 410):
-        return NotFoundError(
-            f"xAI's download link has expired or is no longer valid (HTTP {status}). "
-            "xAI video URLs are temporary; keep a copy of the video once it completes.",
-            status_code=404,
-            code="download_link_expired",
-            headers=dict(response.headers),
-        )
-    cls = error_for_status(status)
-    return cls(
-        f"Downloading the video from xAI's link failed with HTTP {status}.",
-        status_code=status,
-        headers=dict(response.headers),
     )
