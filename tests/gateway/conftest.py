@@ -1,17 +1,20 @@
-"""Real gateways for the tests: ``python -m vidgate.cli.serve`` subprocesses on loopback.
-
-A subprocess (not a thread) because the ``local`` engine reads ``VIDGATE_HOME`` when it runs,
-the root conftest changes that per test, and several tests kill or measure the process.
+"""Real gateways for the tests, on loopback: in process (uvicorn in a thread, the default
+for tests that only talk to a gateway) or as a ``python -m vidgate.cli.serve`` subprocess
+(``start(subprocess=True)``), for tests that kill, signal or measure the process or read its
+log. Either way it serves the same app from the same config, with its database, storage and
+local engine under its own home (the built-in engine is built from settings, not from
+``VIDGATE_HOME``, so an in-process gateway keeps its files apart from the test's).
 Each module shares one gateway; tests keep apart by using their own keys.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import struct
-import subprocess
+import subprocess as _subprocess
 import sys
 import time
 import zlib
@@ -58,7 +61,8 @@ class Gateway:
             self.config_path = home / "config.yaml"
             self.config_path.write_text(yaml.safe_dump(config))
         self.master_key = (config or {}).get("general_settings", {}).get("master_key")
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: _subprocess.Popen[bytes] | None = None
+        self._served: contextlib.ExitStack | None = None
         self.log = home / "gateway.log"
 
     @property
@@ -77,14 +81,46 @@ class Gateway:
         return data.get("general_settings") or {}
 
     def start(
-        self, *, extra_env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()
+        self,
+        *,
+        extra_env: dict[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
+        subprocess: bool = False,
+    ) -> Gateway:
+        if not (subprocess or extra_env or extra_args):
+            return self._start_in_process()
+        return self._start_process(extra_env, extra_args)
+
+    def _start_in_process(self) -> Gateway:
+        from tests.fakes.loopback import serve_on_loopback
+        from vidgate.gateway import Settings, create_app, load_settings
+
+        settings = load_settings(self.config_path) if self.config_path else Settings()
+        general = settings.general_settings
+        # Where a subprocess with VIDGATE_HOME=home would keep them.
+        general.database_url = general.database_url or f"sqlite:///{self.home / 'gateway.db'}"
+        general.storage_dir = general.storage_dir or self.home / "storage"
+        general.local_dir = general.local_dir or self.home / "local"
+        self._served = contextlib.ExitStack()
+        url, _server = self._served.enter_context(serve_on_loopback(create_app(settings)))
+        self.url = url
+        self.port = int(url.rsplit(":", 1)[1])
+        return self
+
+    @property
+    def pid(self) -> int:
+        """The process serving the gateway (this one, when it runs in process)."""
+        return self.proc.pid if self.proc is not None else os.getpid()
+
+    def _start_process(
+        self, extra_env: dict[str, str] | None, extra_args: tuple[str, ...]
     ) -> Gateway:
         env = {**os.environ, "VIDGATE_HOME": str(self.home), **(extra_env or {})}
         args = [sys.executable, "-m", "vidgate.cli.serve", "--port", str(self.port), *extra_args]
         if self.config_path is not None:
             args += ["--config", str(self.config_path)]
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=log)
+            self.proc = _subprocess.Popen(args, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -98,11 +134,14 @@ class Gateway:
         raise TimeoutError(f"gateway did not start:\n{self.log.read_text()}")
 
     def stop(self) -> None:
+        if self._served is not None:
+            self._served.close()
+            self._served = None
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+            except _subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None

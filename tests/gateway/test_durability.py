@@ -56,18 +56,18 @@ def _unsubmitted(
 
 
 def test_sigkill_then_restart_finishes_the_job(gw: Gateway) -> None:
-    gw.start()
+    gw.start(subprocess=True)
     client = gw.openai()
     video = client.videos.create(prompt="survive a crash", model="sora-2", seconds="2")
     gw.kill()
-    gw.start()
+    gw.start(subprocess=True)
     done = wait_done(gw.openai(), video.id)
     assert done.status == "completed", done.error
     assert is_mp4(gw.openai().videos.download_content(video.id).content)
 
 
 def test_crash_window_with_idempotent_provider_resubmits_once(gw: Gateway) -> None:
-    gw.start()
+    gw.start(subprocess=True)
     dep = next(  # the deployment id the running gateway uses for "sora-2"
         r for r in _deployments(gw) if r[0] == "sora-2"
     )[1]
@@ -78,7 +78,7 @@ def test_crash_window_with_idempotent_provider_resubmits_once(gw: Gateway) -> No
     )
     db.jobs.insert(job)
     db.close()
-    gw.start()
+    gw.start(subprocess=True)
     done = wait_done(gw.openai(), job.id)
     assert done.status == "completed", done.error
     upstream_jobs = list((gw.home / "local" / "videos").iterdir())
@@ -110,7 +110,7 @@ def test_crash_window_with_other_provider_fails_and_refunds(tmp_path: Path) -> N
         db.jobs.insert(job)
         db.close()
         try:
-            gw.start()
+            gw.start(subprocess=True)
             with gw.admin() as admin:
                 video = admin.get(f"/v1/videos/{job.id}").json()
         finally:
@@ -132,7 +132,7 @@ def test_sigterm_drains_in_flight_requests(tmp_path: Path) -> None:
                 "params": {"model": "openai/sora-2", "api_base": base_url, "api_key": "sk-test"},
             }
         ]
-        gw = Gateway(home, config).start()
+        gw = Gateway(home, config).start(subprocess=True)
         state.inject(method="POST", path="/v1/videos", status=None, delay=1.5)
         result: dict[str, httpx.Response] = {}
 

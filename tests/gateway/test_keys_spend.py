@@ -63,7 +63,12 @@ def test_deleted_key_stops_working(gateway: Gateway) -> None:
 
 
 def test_expired_key_is_rejected(gateway: Gateway) -> None:
-    key = gateway.new_key(expires_at=int(time.time()) - 1)
+    # A key may not be minted already expired (a 400): mint one that expires in a second.
+    with gateway.admin() as admin:
+        stale = admin.post("/key/generate", json={"expires_at": int(time.time()) - 1})
+        assert stale.status_code == 400 and stale.json()["error"]["param"] == "expires_at"
+    key = gateway.new_key(expires_at=int(time.time()) + 1)
+    time.sleep(2.1)
     with pytest.raises(openai.AuthenticationError) as caught:
         gateway.openai(key).videos.list()
     assert caught.value.code == "expired_api_key"

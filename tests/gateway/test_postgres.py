@@ -376,7 +376,9 @@ def pg_gateway(
     postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
     home = tmp_path_factory.mktemp("gw-pg")
-    gw = Gateway(home, standard_config(home, database_url=postgres.database())).start()
+    gw = Gateway(home, standard_config(home, database_url=postgres.database())).start(
+        subprocess=True
+    )
     try:
         yield gw
     finally:
@@ -470,7 +472,9 @@ def test_two_gateways_share_the_jobs_and_survive_a_kill(
         first = Gateway(tmp_path / "a", config)
         second = Gateway(tmp_path / "b", config)
         try:
-            _share_and_survive(upstream, first.start(), second.start())
+            _share_and_survive(
+                upstream, first.start(subprocess=True), second.start(subprocess=True)
+            )
         finally:
             first.stop()
             second.stop()

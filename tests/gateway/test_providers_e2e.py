@@ -62,12 +62,14 @@ def gw(
     ]
     # Vertex reads gs:// outputs through the GCS JSON API at STORAGE_EMULATOR_HOST when set
     # (the variable Google's storage clients honour): here, the Vertex fake.
-    env = {"STORAGE_EMULATOR_HOST": upstreams["vertex"].base_url}
-    gateway = Gateway(home, config).start(extra_env=env)
-    try:
-        yield gateway
-    finally:
-        gateway.stop()
+    # The gateway runs in this process: the variable is set here for the module's life.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STORAGE_EMULATOR_HOST", upstreams["vertex"].base_url)
+        gateway = Gateway(home, config).start()
+        try:
+            yield gateway
+        finally:
+            gateway.stop()
 
 
 @pytest.fixture

@@ -109,8 +109,10 @@ def gateway_and_targets(
             }
             for name, params in deployments.items()
         ]
-        env = {"STORAGE_EMULATOR_HOST": ups["vertex"].base_url}
-        gw = Gateway(home, config).start(extra_env=env)
+        # The gateway runs in this process: the variable is set here for the module's life.
+        patch = stack.enter_context(pytest.MonkeyPatch.context())
+        patch.setenv("STORAGE_EMULATOR_HOST", ups["vertex"].base_url)
+        gw = Gateway(home, config).start()
         stack.callback(gw.stop)
         yield gw, targets
 

@@ -27,7 +27,7 @@ def _rss(pid: int) -> int:
 
 @pytest.fixture
 def gw(tmp_path: Path) -> Iterator[Gateway]:
-    gateway = Gateway(tmp_path / "gw", standard_config(tmp_path / "gw")).start()
+    gateway = Gateway(tmp_path / "gw", standard_config(tmp_path / "gw")).start(subprocess=True)
     try:
         yield gateway
     finally:

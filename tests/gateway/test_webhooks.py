@@ -105,7 +105,10 @@ def test_failed_event_and_retries_after_refusals(
     rec.refuse = 1  # the first delivery gets a 503; the retry must arrive
     client = gw.openai(gw.new_key())
     broken = tmp_path / "broken.png"
-    broken.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 40)
+    # A header that passes the create's check (64x64), then nothing the renderer can decode.
+    broken.write_bytes(
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00\x00\x00\x40" * 2 + b"\x00" * 40
+    )
     video = client.videos.create(
         prompt="x", model="local/preview", seconds="1", input_reference=broken
     )

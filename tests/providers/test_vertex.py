@@ -305,12 +305,12 @@ async def test_429_is_retried_after_the_servers_delay(
 
 
 async def test_token_is_refreshed_shortly_before_expiry(
-    client: AsyncVideoClient, state: FakeVertexState
+    client: AsyncVideoClient, state: FakeVertexState, base: str
 ) -> None:
     video = await client.create("A cat", model="vertex/veo-3.1-generate-001")
     await client.retrieve(video.id)
     assert len(state.minted) == 1
-    key = (EMAIL, _google_auth.CLOUD_PLATFORM_SCOPE)
+    key = (EMAIL, _google_auth.CLOUD_PLATFORM_SCOPE, f"{base}/token")
     # The cached token now expires in 200 s, inside the refresh margin: the next call renews.
     _google_auth.TOKEN_CACHE.put(key, state.minted[0], time.time() + 200)
     await client.retrieve(video.id)

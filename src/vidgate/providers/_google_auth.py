@@ -143,10 +143,10 @@ class TokenCache:
     last hour."""
 
     def __init__(self) -> None:
-        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str], now: float) -> str | None:
+    def get(self, key: tuple[str, str, str], now: float) -> str | None:
         with self._lock:
             stale = [
                 k for k, (_, expires) in self._tokens.items() if now >= expires - REFRESH_MARGIN
@@ -156,7 +156,7 @@ class TokenCache:
             entry = self._tokens.get(key)
             return None if entry is None else entry[0]
 
-    def put(self, key: tuple[str, str], token: str, expires_at: float) -> None:
+    def put(self, key: tuple[str, str, str], token: str, expires_at: float) -> None:
         with self._lock:
             self._tokens[key] = (token, expires_at)
 
@@ -189,7 +189,9 @@ def access_token(
         return creds.access_token
     account = creds.service_account
     assert account is not None, "GoogleCredentials holds a service account or a token"
-    key = (account.email, scope)
+    # A token is good only at the endpoint that minted it: two token URIs (two projects'
+    # emulators, or a gateway and a test double in one process) never share one.
+    key = (account.email, scope, account.token_uri)
     now = clock()
     cached = TOKEN_CACHE.get(key, now)
     if cached is not None:
