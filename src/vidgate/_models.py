@@ -32,6 +32,8 @@ class Request:
     json: Any = None
     data: dict[str, str] | None = None
     files: dict[str, tuple[str, bytes, str]] | None = None
+    # A body sent as these exact bytes (a signed webhook event: the signature covers them).
+    content: bytes | None = None
     # Creates are the only requests that can start paid work; the engine retries them only
     # when that cannot start a second job.
     creates_job: bool = False

@@ -76,9 +76,14 @@ def _redirect(request: Request, status: int, location: str) -> Request:
     """The next request of a redirect chain (as browsers and httpx do it)."""
     url = urljoin(request.url, location)
     method = request.method
-    body: dict[str, Any] = {"json": request.json, "data": request.data, "files": request.files}
+    body: dict[str, Any] = {
+        "json": request.json,
+        "data": request.data,
+        "files": request.files,
+        "content": request.content,
+    }
     if status == 303 or (status in (301, 302) and method == "POST"):
-        method, body = "GET", {"json": None, "data": None, "files": None}
+        method, body = "GET", {"json": None, "data": None, "files": None, "content": None}
     headers = dict(request.headers)
     if urlsplit(url).netloc != urlsplit(request.url).netloc:
         headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
@@ -188,6 +193,8 @@ class AiohttpTransport:
         return await follow_redirects(once, request, trusted_host)
 
     def _form(self, request: Request) -> Any:
+        if request.content is not None:
+            return request.content
         if request.files is None and request.data is None:
             return None
         form = self._aiohttp.FormData()
@@ -250,6 +257,7 @@ class HttpxTransport:
                 json=hop.json,
                 data=hop.data,
                 files=hop.files,
+                content=hop.content,
                 timeout=limits,
             )
             try:

@@ -129,3 +129,54 @@ def test_signature_matches_the_standard_webhooks_reference_vector() -> None:
         )
         == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
     )
+
+
+async def test_deliveries_go_through_the_engine_retried_and_guarded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Webhooks use the engine: its retries (a 503 is tried again after its backoff, taken
+    from ``_retry``), and its outbound URL guard on every redirect hop."""
+    import asyncio
+
+    from vidgate._engine import Engine
+    from vidgate._models import Request as WireRequest
+    from vidgate._models import Response as WireResponse
+    from vidgate._transport import MockTransport
+    from vidgate.gateway.webhooks import Webhooks, WebhookTarget
+
+    seen: list[WireRequest] = []
+    waits: list[float] = []
+
+    def handler(request: WireRequest) -> WireResponse:
+        seen.append(request)
+        if request.url.endswith("/flaky") and len(seen) == 1:
+            return WireResponse(503, {}, b"")
+        if request.url.endswith("/moved"):
+            return WireResponse(307, {"location": "http://169.254.169.254/latest/"}, b"")
+        return WireResponse(204, {}, b"")
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    engine = Engine(transport=MockTransport(handler), sleep=sleep, rand=lambda: 0.0)
+    hooks = Webhooks(
+        [
+            WebhookTarget(url="https://hooks.example/flaky", secret=SECRET),
+            WebhookTarget(url="https://hooks.example/moved"),
+        ],
+        engine=engine,
+    )
+    with caplog.at_level("WARNING", logger="vidgate.gateway.webhooks"):
+        hooks.emit("video_1", "video.completed")
+        while hooks._pending:
+            await asyncio.sleep(0.01)
+    flaky = [r for r in seen if r.url.endswith("/flaky")]
+    assert len(flaky) == 2 and waits == [0.5]  # the engine's first backoff step
+    body = flaky[1].content
+    assert body is not None and json.loads(body)["data"]["id"] == "video_1"
+    headers = flaky[1].headers
+    expected = sign(SECRET, headers["webhook-id"], int(headers["webhook-timestamp"]), body)
+    assert headers["webhook-signature"] == expected
+    # The redirect to a metadata address was never followed.
+    assert [r.url for r in seen if "169.254" in r.url] == []
+    assert any("169.254.169.254" in m for m in caplog.messages)

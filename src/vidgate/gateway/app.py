@@ -56,7 +56,7 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
         network="aiohttp", mounts={LOCAL_BASE: lambda: local.transport(local_settings)}
     )
     metrics = Metrics(collect_jobs=db.jobs.counts_by_status, collect_spend=db.jobs.spend_by_model)
-    webhooks = Webhooks(settings.general_settings.webhooks)
+    webhooks = Webhooks(settings.general_settings.webhooks, engine=engine)
     poller = Poller(
         db=db,
         router=router,

@@ -21,17 +21,22 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import ClassVar, Literal
 
-import httpx
 from pydantic import BaseModel, Field
+
+from .._engine import Engine
+from .._exceptions import APIError, APIStatusError
+from .._models import Credentials, Request
+from ..providers import Provider
 
 log = logging.getLogger("vidgate.gateway.webhooks")
 
 Event = Literal["video.completed", "video.failed"]
 ALL_EVENTS: tuple[Event, ...] = ("video.completed", "video.failed")
-RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
+# Retries after the first attempt, paced by the engine's backoff (0.5 s doubling, at most 8 s
+# each, or the subscriber's Retry-After).
+DELIVERY_RETRIES = 5
 DELIVERY_TIMEOUT = 10.0
 
 
@@ -55,19 +60,23 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-class Webhooks:
-    """Sends events to every subscribed target, in the background, with retries."""
+class _Subscriber(Provider):
+    """A webhook target as the engine sees it: the operator named it in the config, so its
+    host is trusted the way a deployment's ``api_base`` is; a redirect elsewhere still passes
+    the outbound URL guard."""
 
-    def __init__(
-        self,
-        targets: list[WebhookTarget],
-        *,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
+    name: ClassVar[str] = "webhook"
+
+
+class Webhooks:
+    """Sends events to every subscribed target, in the background, through the engine: its
+    retries (5xx, 408/409/429 with ``Retry-After``, connection errors; backoff from
+    ``_retry``), its timeouts and its outbound URL guard."""
+
+    def __init__(self, targets: list[WebhookTarget], *, engine: Engine | None = None) -> None:
         self.targets = targets
-        self._sleep = sleep
+        self._engine = engine
         self._pending: set[asyncio.Task[None]] = set()
-        self._client: httpx.AsyncClient | None = None
 
     def emit(self, video_id: str, event: Event) -> None:
         """Queue ``event`` for ``video_id``; returns at once."""
@@ -97,51 +106,22 @@ class Webhooks:
         }
         if target.secret:
             headers["webhook-signature"] = sign(target.secret, event_id, ts, body)
-        if self._client is None:
-            # Targets come from the operator's config, so they are trusted destinations.
-            self._client = httpx.AsyncClient(timeout=DELIVERY_TIMEOUT)
-        for attempt, delay in enumerate((0.0, *RETRY_DELAYS)):
-            if delay:
-                await self._sleep(delay)
-            try:
-                # The whole attempt is bounded (a subscriber that answers a byte at a time would
-                # otherwise hold it past every per-read timeout), and only the status is read.
-                async with (
-                    asyncio.timeout(DELIVERY_TIMEOUT),
-                    self._client.stream(
-                        "POST", target.url, content=body, headers=headers
-                    ) as response,
-                ):
-                    pass
-            except (httpx.HTTPError, TimeoutError) as exc:
-                log.info("webhook %s to %s failed: %s", event_id, target.url, exc or "timeout")
-                continue
-            if response.status_code < 300:
-                return
-            if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
-                log.warning(
-                    "webhook %s refused by %s: %s", event_id, target.url, response.status_code
-                )
-                return
-            log.info(
-                "webhook %s to %s: HTTP %s (attempt %d)",
-                event_id,
-                target.url,
-                response.status_code,
-                attempt + 1,
+        if self._engine is None:
+            self._engine = Engine(network="aiohttp")
+        subscriber = _Subscriber(Credentials(api_base=target.url))
+        request = Request("POST", target.url, headers, content=body)
+        try:
+            await self._engine.send(
+                subscriber, request, timeout=DELIVERY_TIMEOUT, max_retries=DELIVERY_RETRIES
             )
-        log.warning(
-            "webhook %s to %s dropped after %d attempts",
-            event_id,
-            target.url,
-            len(RETRY_DELAYS) + 1,
-        )
+        except APIError as exc:
+            status = f" (HTTP {exc.status_code})" if isinstance(exc, APIStatusError) else ""
+            log.warning("webhook %s to %s dropped%s: %s", event_id, target.url, status, exc.message)
 
     async def aclose(self) -> None:
+        """Cancel deliveries still in flight (the engine is closed by its owner)."""
         for task in list(self._pending):
             task.cancel()
         for task in list(self._pending):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._client is not None:
-            await self._client.aclose()
