@@ -34,7 +34,8 @@ from tests.fakes import wire_faults as wf
 from vidgate import providers
 from vidgate._engine import Engine
 from vidgate._exceptions import APIStatusError, InternalServerError
-from vidgate.providers._base import Credentials, Provider
+from vidgate._models import Credentials
+from vidgate.providers import Provider
 
 from ._providers import NAMES, Upstream, run_upstreams, token
 from .conftest import Gateway, standard_config
