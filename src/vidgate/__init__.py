@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "APIStatusError": "vidgate._exceptions",
     "APITimeoutError": "vidgate._exceptions",
     "AsyncVideoClient": "vidgate._client",
+    "GatewayAdmin": "vidgate._admin",
     "AuthenticationError": "vidgate._exceptions",
     "BadRequestError": "vidgate._exceptions",
     "ConflictError": "vidgate._exceptions",
@@ -67,6 +68,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "GatewayAdmin",
     "InternalServerError",
     "ModelCapabilities",
     "NotFoundError",
@@ -114,6 +116,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ._admin import GatewayAdmin
     from ._api import (
         acreate_video,
         avideo_content,

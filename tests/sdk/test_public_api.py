@@ -30,6 +30,7 @@ def test_all_is_pinned_and_sorted() -> None:
         "AuthenticationError",
         "BadRequestError",
         "ConflictError",
+        "GatewayAdmin",
         "InternalServerError",
         "ModelCapabilities",
         "NotFoundError",
