@@ -556,17 +556,8 @@ def test_poll_fault(gw: Gateway, tenant: Tenant, f: Faulty, case: PollCase) -> N
 
 # -- JSON of the wrong shape -----------------------------------------------------------------
 
-WRONG_SHAPE_BUGS = {
-    "fal": "bug in providers/fal.py _object: a JSON answer that is not an object raises "
-    "BadRequestError (a 400 that blames the caller, and a poll error retried 40 times); it "
-    "should raise ValueError, which the engine turns into 502 upstream_protocol_error",
-    "replicate": "bug in providers/replicate.py parse_prediction: an answer that is not a "
-    "prediction object raises BadRequestError (a 400 that blames the caller, and a poll error "
-    "retried 40 times); it should raise ValueError (engine: 502 upstream_protocol_error)",
-}
 
-
-@each_provider(**WRONG_SHAPE_BUGS)
+@each_provider()
 def test_create_answered_with_json_of_the_wrong_shape(
     gw: Gateway, tenant: Tenant, f: Faulty
 ) -> None:
@@ -584,7 +575,7 @@ def test_create_answered_with_json_of_the_wrong_shape(
     assert tenant.spend() == 0.0
 
 
-@each_provider(**WRONG_SHAPE_BUGS)
+@each_provider()
 def test_poll_answered_with_json_of_the_wrong_shape_fails_the_job(
     gw: Gateway, tenant: Tenant, f: Faulty
 ) -> None:

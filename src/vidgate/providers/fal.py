@@ -334,7 +334,8 @@ def _app_root(app: str) -> str:
 def _object(response: Response) -> dict[str, Any]:
     data = response.json()
     if not isinstance(data, dict):
-        raise BadRequestError(f"fal answered with {type(data).__name__}, not a JSON object.")
+        # A broken upstream, not the caller's mistake: the engine makes it a 502.
+        raise ValueError(f"fal answered with {type(data).__name__}, not a JSON object")
     return data
 
 

@@ -335,7 +335,8 @@ def parse_prediction(prediction: Any, model: str, *, now: float) -> Video:
     """A Video from a Prediction ``{id, status, input, output, error, logs, created_at, ...}``;
     ``now`` (the response's ``received_at``) stands in for a missing ``created_at``."""
     if not isinstance(prediction, dict) or not prediction.get("id"):
-        raise BadRequestError(f"Replicate answered without a prediction: {prediction!r}")
+        # A broken upstream, not the caller's mistake: the engine makes it a 502.
+        raise ValueError(f"Replicate answered without a prediction: {str(prediction)[:200]}")
     raw = str(prediction.get("status", ""))
     status: VideoStatus = _STATUS.get(raw, "in_progress")
     if raw in ("failed", *_ENDED):
