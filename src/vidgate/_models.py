@@ -9,6 +9,7 @@ Public inside the package: the engine, the gateway, the SDK and the adapters all
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from typing import Any, Literal, TypeVar
 from .types.video import VideoContentVariant
 
 T = TypeVar("T")
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 
 Order = Literal["asc", "desc"]
 
@@ -63,6 +66,18 @@ class Response:
     @property
     def text(self) -> str:
         return self.content.decode("utf-8", errors="replace")
+
+    def summary(self, limit: int = 300) -> str:
+        """The body as an error message: text as sent (whitespace folded, cut at ``limit``),
+        but never a raw HTML page (a load balancer's or proxy's): its ``<title>``, or a note
+        that one came."""
+        text = self.text.strip()
+        kind = self.headers.get("content-type", "").lower()
+        if "html" in kind or text[:15].lower().startswith(("<!doctype", "<html", "<head")):
+            title = _TITLE.search(text)
+            shown = " ".join(title.group(1).split())[:120] if title else ""
+            return f"HTTP {self.status_code} with an HTML page" + (f": {shown}" if shown else "")
+        return " ".join(text.split())[:limit]
 
 
 @dataclass(frozen=True)

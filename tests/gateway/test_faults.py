@@ -432,13 +432,6 @@ def test_create_fault_is_an_error_and_keeps_nothing(
 @pytest.mark.parametrize(
     "location", [wf.METADATA_URL, wf.PRIVATE_URL], ids=["metadata", "private-ip"]
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in gateway/errors.py from_upstream: the URL guard's PermissionDeniedError "
-    "(code outbound_url_refused) for a redirect to a forbidden address is mapped like a "
-    "provider's 403, to 502 upstream_auth_failed ('rejected the gateway's credentials'); it "
-    "should be a 502 that keeps code outbound_url_refused and the guard's message",
-)
 @each_provider()
 def test_create_redirected_to_a_forbidden_address(
     gw: Gateway, tenant: Tenant, f: Faulty, location: str
@@ -457,14 +450,6 @@ def test_create_redirected_to_a_forbidden_address(
     assert tenant.spend() == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in every adapter's parse_error (providers/_base.py openai_style_error and the "
-    "runway, xai, fal, replicate, vertex, gemini overrides): a body that is not JSON becomes "
-    "the message as raw text (response.text[:500]), so a load balancer's HTML page reaches the "
-    "caller as '<html>...'; a non-JSON body should be summarised (the page's <title>, or "
-    "'HTTP 502 with a text/html body') by one shared helper in providers/_base.py",
-)
 @each_provider()
 def test_create_html_error_page_is_summarised_not_relayed(
     gw: Gateway, tenant: Tenant, f: Faulty

@@ -61,6 +61,10 @@ def from_upstream(exc: APIError, provider: str) -> APIError:
         return GatewayError(
             502, f"Could not reach the provider '{provider}'.", code="upstream_unreachable"
         )
+    if isinstance(exc, APIStatusError) and exc.code == "outbound_url_refused":
+        # The provider led us toward an address the URL guard refuses: the provider's fault,
+        # said as what it is (never as a credentials problem).
+        return GatewayError(502, exc.message, code="outbound_url_refused")
     if isinstance(exc, APIStatusError):
         status = exc.status_code
         if status in (401, 403):

@@ -43,6 +43,8 @@ from .webhooks import Webhooks
 
 log = logging.getLogger("vidgate.gateway.poller")
 
+# How long stop() waits for cancelled polls to end.
+STOP_GRACE = 10.0
 IDLE_WAIT = 1.0  # seconds between checks for due jobs when nothing wakes the poller
 MAX_BACKOFF = 60.0
 # Consecutive failed polls (network down, provider 5xx) before a job is given up as failed.
@@ -118,9 +120,12 @@ class Poller:
         tasks = [t for t in (self._task, *self._busy.values()) if t is not None]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            # Bounded: a poll stuck where cancellation cannot reach (a worker thread) must not
+            # hold up a shutdown; its lease runs out and another gateway takes the job.
+            _done, stuck = await asyncio.wait(tasks, timeout=STOP_GRACE)
+            if stuck:
+                log.warning("%d poll(s) did not stop within %.0f s", len(stuck), STOP_GRACE)
         # Hand back any lease a cancelled poll could not, so other gateways (or this one,
         # restarted) need not wait for it to end.
         try:

@@ -38,7 +38,7 @@ def queued_video(
     """
     if not job_id:
         raise InternalServerError(
-            f"{provider} accepted the request but returned no job id: {response.text[:200]}",
+            f"{provider} accepted the request but returned no job id: {response.summary(200)}",
             status_code=502,
             code="upstream_protocol_error",
         )
@@ -233,7 +233,7 @@ def openai_style_error(
         message = str(parsed.get("message") or parsed.get("detail") or message)
     elif response.content:
         body = response.text
-        message = response.text[:500]
+        message = response.summary()
     cls = error_for_status(response.status_code)
     return cls(
         message,

@@ -253,7 +253,7 @@ def google_error(response: Response, *, auth: bool = False) -> APIStatusError:
         )
     elif response.content:
         body = response.text
-        message = response.text[:500]
+        message = response.summary()
     cls = AuthenticationError if auth else error_for_status(response.status_code)
     return cls(
         message,

@@ -280,7 +280,7 @@ class RunwayProvider(Provider):
                 if issues[0].get("message"):
                     message = f"{message}: {issues[0]['message']}"
         elif response.content:
-            message = response.text[:500]
+            message = response.summary()
         cls = error_for_status(response.status_code)
         return cls(
             message,

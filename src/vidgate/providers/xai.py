@@ -252,7 +252,7 @@ class XAIProvider(Provider):
             message = str(parsed.get("error") or parsed.get("message") or message)
             code = parsed.get("code")
         elif response.content:
-            message = response.text[:500]
+            message = response.summary()
         status = response.status_code
         cls = error_for_status(status)
         if status in (400, 401) and _API_KEY.search(message):
