@@ -10,6 +10,7 @@ Each module shares one gateway; tests keep apart by using their own keys.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import signal
 import socket
@@ -176,7 +177,7 @@ class Gateway:
 
 def standard_config(home: Path, **general: Any) -> dict[str, Any]:
     return {
-        "model_list": STANDARD_MODELS,
+        "model_list": copy.deepcopy(STANDARD_MODELS),  # a test may add to its own
         "general_settings": {
             "master_key": MASTER_KEY,
             "database_url": f"sqlite:///{home / 'gw.db'}",
