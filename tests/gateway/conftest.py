@@ -88,7 +88,9 @@ class Gateway:
         extra_args: tuple[str, ...] = (),
         subprocess: bool = False,
     ) -> Gateway:
-        if not (subprocess or extra_env or extra_args):
+        # VIDGATE_TEST_SUBPROCESS=1 runs every gateway as a process (to compare the two).
+        forced = os.environ.get("VIDGATE_TEST_SUBPROCESS") == "1"
+        if not (subprocess or extra_env or extra_args or forced):
             return self._start_in_process()
         return self._start_process(extra_env, extra_args)
 
