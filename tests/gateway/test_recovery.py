@@ -105,3 +105,34 @@ async def test_recovery_leaves_live_submissions_alone(tmp_path: Path) -> None:
     assert failed is not None and failed.error is not None
     assert failed.error["code"] == "gateway_interrupted"
     await state.engine.aclose()
+
+
+async def test_a_running_gateway_recovers_what_a_dead_one_left_without_restarting(
+    tmp_path: Path,
+) -> None:
+    """Recovery is not only a start-up step: a live gateway's poller runs it now and then, so
+    a replica that dies for good is covered by the others once its lease runs out."""
+    import asyncio
+
+    state = build_state(_settings(tmp_path))
+    state.db.migrate()
+    state.storage.open()
+    state.poller.recover_every = 0.05
+    state.poller.start()
+    try:
+        deployment = state.router.pick("sora-2").deployment_id
+        # Written after this gateway started: a replica elsewhere died mid-create.
+        orphan = _job("video_orphan", "other-host:4242:x", time.time() - 1)
+        orphan.deployment = deployment
+        state.db.jobs.insert(orphan)
+        for _ in range(100):
+            job = state.db.jobs.get("video_orphan")
+            if job is not None and job.status == "failed":
+                break
+            await asyncio.sleep(0.05)
+        assert job is not None and job.status == "failed"
+        assert job.error is not None and job.error["code"] == "gateway_interrupted"
+    finally:
+        await state.poller.stop()
+        await state.engine.aclose()
+        state.db.close()

@@ -83,6 +83,7 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
             timeout=general.reference_timeout,
         ),
     )
+    poller.recover = service.recover
     return GatewayState(
         settings=settings,
         db=db,

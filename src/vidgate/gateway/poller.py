@@ -24,7 +24,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,8 @@ log = logging.getLogger("vidgate.gateway.poller")
 
 # How long stop() waits for cancelled polls to end.
 STOP_GRACE = 10.0
+# How often a live gateway looks for creates a dead one left half-done (seconds).
+RECOVER_EVERY = 30.0
 IDLE_WAIT = 1.0  # seconds between checks for due jobs when nothing wakes the poller
 MAX_BACKOFF = 60.0
 # Consecutive failed polls (network down, provider 5xx) before a job is given up as failed.
@@ -112,6 +114,12 @@ class Poller:
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self.instance = instance_id()
+        # Set by the app: finishes creates a dead gateway left half-done (the video service's
+        # ``recover``). Every live gateway runs it now and then, not only at its own start, so
+        # a replica that dies for good is covered by the others once its leases run out.
+        self.recover: Callable[[], Awaitable[None]] | None = None
+        self.recover_every = RECOVER_EVERY
+        self._recovered_at = time.monotonic()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="vidgate-poller")
@@ -147,6 +155,9 @@ class Poller:
                 await asyncio.sleep(IDLE_WAIT)
 
     async def _tick(self) -> None:
+        if self.recover is not None and time.monotonic() - self._recovered_at >= self.recover_every:
+            self._recovered_at = time.monotonic()
+            await self.recover()
         due, next_at = await self.db.call(self._scan, time.time(), self._concurrency * 4)
         for job in due:
             if job.id not in self._busy:
