@@ -25,10 +25,11 @@ from . import errors, openapi
 from .auth import weak_master_key
 from .body import BodyLimitMiddleware
 from .config import Settings
-from .limits import RateLimiter
+from .limits import Limiter, RateLimiter
 from .metrics import Metrics, MetricsMiddleware
 from .policy import LoopbackOnlyMiddleware
 from .poller import Poller
+from .redis_state import SharedState
 from .router import ModelRouter
 from .routes import health, keys, models, spend, videos
 from .service import ReferencePolicy, VideoService
@@ -68,13 +69,22 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
     )
     limiter = RateLimiter()
     general = settings.general_settings
+    # With Redis, rate limits and wake-ups are shared by all replicas (this limiter is the
+    # fallback while Redis is down); without it they stay in process.
+    shared: Limiter = limiter
+    wake_poller = poller.wake
+    if general.redis_url:
+        shared = redis = SharedState(
+            general.redis_url, fallback=limiter, wake=lambda: poller.wake()
+        )
+        wake_poller = redis.wake
     service = VideoService(
         db=db,
         router=router,
         engine=engine,
         storage=storage,
-        limiter=limiter,
-        wake_poller=poller.wake,
+        limiter=shared,
+        wake_poller=wake_poller,
         instance=poller.instance,
         webhooks=webhooks,
         references=ReferencePolicy(
@@ -114,11 +124,16 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         await state.db.call(state.storage.open)
         await state.videos.recover()
         state.poller.start()
+        redis = state.videos.limiter
+        if isinstance(redis, SharedState):
+            redis.start()
         state.ready = True
         try:
             yield
         finally:
             state.ready = False
+            if isinstance(redis, SharedState):
+                await redis.aclose()
             await state.poller.stop()
             await state.poller.webhooks.aclose()
             await state.engine.aclose()

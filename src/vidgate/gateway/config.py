@@ -115,7 +115,8 @@ class GeneralSettings(_Strict):
     poll_concurrency: int = Field(default=8, ge=1)
     host: str | None = None
     port: int | None = Field(default=None, ge=0, le=65535)
-    # Accepted for LiteLLM configs; vidgate has no Redis-backed state yet.
+    # Rate limits and poller wake-ups shared by all replicas (gateway/redis_state.py); without
+    # it they stay in process.
     redis_url: str | None = None
     # Where ``video.completed`` / ``video.failed`` events are POSTed (signed).
     webhooks: list[WebhookTarget] = Field(default_factory=list)

@@ -1,5 +1,8 @@
 """Per-key rate limits, in process (a sliding one-minute window per key).
 
+With ``redis_url`` set, ``redis_state.SharedState`` makes the same decision for all replicas
+together and falls back to this limiter while Redis is unreachable.
+
 ``rpm_limit`` counts job-starting requests (create and remix), as providers count video quota
 (spec §9: "only job creation counts"): a client polling its videos never trips its own limit.
 """
@@ -11,8 +14,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 WINDOW_SECONDS = 60.0
+
+
+class Limiter(Protocol):
+    """What the create path asks: ``None`` if the request is allowed, else seconds to wait."""
+
+    async def take(self, key: str, limit: int) -> float | None: ...
 
 
 class RateLimiter:
@@ -35,6 +45,10 @@ class RateLimiter:
                 return max(0.0, hits[0] + WINDOW_SECONDS - now)
             hits.append(now)
             return None
+
+    async def take(self, key: str, limit: int) -> float | None:
+        """``hit``, as the create path's ``Limiter`` asks it."""
+        return self.hit(key, limit)
 
 
 def retry_after_header(seconds: float) -> dict[str, str]:

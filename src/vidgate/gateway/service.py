@@ -41,7 +41,7 @@ from ..types.video import Video
 from .auth import Caller
 from .body import CreateBody
 from .errors import from_upstream
-from .limits import RateLimiter, retry_after_header
+from .limits import Limiter, retry_after_header
 from .poller import holder_alive
 from .router import ModelRouter, Route
 from .storage import Storage
@@ -65,7 +65,7 @@ class VideoService:
     router: ModelRouter
     engine: Engine
     storage: Storage
-    limiter: RateLimiter
+    limiter: Limiter
     wake_poller: Callable[[], None]
     # This gateway's name on leases: a job being submitted is held by it, so another
     # gateway's start-up recovery does not take an in-flight create for a crashed one.
@@ -101,7 +101,7 @@ class VideoService:
             existing = await self._replay(caller, idempotency_key, fingerprint)
             if existing is not None:
                 return existing
-        self._check_rate(caller)
+        await self._check_rate(caller)
         job = JobRecord(
             id=new_video_id(),
             owner_key_id=caller.owner,
@@ -215,7 +215,7 @@ class VideoService:
                 param="video_id",
                 code="video_not_ready",
             )
-        self._check_rate(caller)
+        await self._check_rate(caller)
         job = JobRecord(
             id=new_video_id(),
             owner_key_id=caller.owner,
@@ -374,11 +374,11 @@ class VideoService:
                 code="model_not_allowed",
             )
 
-    def _check_rate(self, caller: Caller) -> None:
+    async def _check_rate(self, caller: Caller) -> None:
         limit = caller.key.rpm_limit if caller.key else None
         if limit is None:
             return
-        wait = self.limiter.hit(caller.owner, limit)
+        wait = await self.limiter.take(caller.owner, limit)
         if wait is not None:
             raise RateLimitError(
                 f"Rate limit reached: this key may start {limit} videos per minute. "
