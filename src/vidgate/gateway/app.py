@@ -3,7 +3,7 @@
 Nothing lives at module level: two apps in one process (a test running a gateway in front
 of another) share nothing. The lifespan opens the database (migrating it), storage and the
 HTTP engine, resubmits or fails jobs a killed gateway left half-created, and starts the
-poller; on shutdown it stops the poller and closes the rest.
+poller and the retention sweeper; on shutdown it stops them and closes the rest.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from .service import ReferencePolicy, VideoService
 from .state import GatewayState
 from .storage import Storage
 from .store import Database
+from .sweeper import Sweeper
 from .webhooks import Webhooks
 
 log = logging.getLogger("vidgate.gateway")
@@ -48,7 +49,7 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
         ConfigError: a deployment names an unknown provider or model.
     """
     router = ModelRouter(settings)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, retention_seconds=settings.general_settings.retention)
     storage = Storage(settings.storage_dir)
     # aiohttp: measured faster than httpx on the hot path (see vidgate._transport). The
     # built-in engine is a transport made from this gateway's settings, not the environment.
@@ -115,6 +116,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         >>> uvicorn.run(app, host="127.0.0.1", port=4000)   # doctest: +SKIP
     """
     state = build_state(settings or Settings(), engine=engine)
+    general = state.settings.general_settings
+    sweeper = Sweeper(
+        db=state.db,
+        storage=state.storage,
+        instance=state.poller.instance,
+        interval=general.sweep_interval,
+        batch=general.sweep_batch,
+    )
     # Whatever server runs the app, its access log never shows a key sent in a query.
     install_access_log_redaction()
 
@@ -124,6 +133,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         await state.db.call(state.storage.open)
         await state.videos.recover()
         state.poller.start()
+        sweeper.start()
         redis = state.videos.limiter
         if isinstance(redis, SharedState):
             redis.start()
@@ -134,6 +144,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             state.ready = False
             if isinstance(redis, SharedState):
                 await redis.aclose()
+            await sweeper.stop()
             await state.poller.stop()
             await state.poller.webhooks.aclose()
             await state.engine.aclose()
@@ -148,6 +159,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         openapi_url=None,
     )
     app.state.gateway = state
+    app.state.sweeper = sweeper
     errors.install(app)
     for prefix in ("", "/v1"):
         app.include_router(videos.router, prefix=prefix)

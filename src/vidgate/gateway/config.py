@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .._home import vidgate_home
 from ..local.store import LocalSettings
@@ -131,6 +138,17 @@ class GeneralSettings(_Strict):
     allow_http_references: bool = False
     reference_hosts: list[str] = Field(default_factory=list)
     reference_timeout: float = Field(default=15.0, gt=0, le=300)
+    # How long finished videos' content is kept: a duration (``30d``, ``12h``) or seconds;
+    # a key's own ``retention`` overrides it. None: kept forever (``expires_at`` stays null).
+    retention: int | None = None
+    # The sweeper that deletes expired content: seconds between sweeps, jobs per pass.
+    sweep_interval: float = Field(default=60.0, gt=0)
+    sweep_batch: int = Field(default=100, ge=1, le=10_000)
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _retention_seconds(cls, value: Any) -> Any:
+        return retention_seconds(value)
 
 
 class Settings(_Strict):
@@ -169,6 +187,33 @@ class Settings(_Strict):
     def uses_local_default(self) -> bool:
         """No deployment and no provider settings: serve the offline ``local`` engine."""
         return not self.model_list and not self.videos_settings
+
+
+def retention_seconds(value: Any) -> Any:
+    """A retention period as seconds: ``30d``, ``12h``, ... or a whole number of seconds.
+
+    Raises:
+        ValueError: not a duration, or not more than 0 s and at most 100 years.
+    """
+    # Imported here: the routes import this module (through the gateway state).
+    from .routes.keys import MAX_DURATION_SECONDS, parse_duration
+
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("must be a duration (30d, 12h, ...) or a number of seconds")
+    if isinstance(value, str) and not value.strip().isdigit():
+        try:
+            return parse_duration(value)
+        except Exception:
+            raise ValueError(
+                f"'{value[:40]}' is not a duration: use a number and a unit (30s, 15m, 12h, "
+                "30d, 2w) or a number of seconds"
+            ) from None
+    seconds = int(value) if isinstance(value, str) else value
+    if isinstance(seconds, int) and not 0 < seconds <= MAX_DURATION_SECONDS:
+        raise ValueError("must be more than 0 s and at most 100 years")
+    return seconds
 
 
 def resolve_env(value: Any, path: str = "") -> Any:

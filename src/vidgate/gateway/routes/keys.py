@@ -12,11 +12,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from ..._exceptions import BadRequestError, NotFoundError
 from ..auth import Caller, require_admin
 from ..body import read_json_object
+from ..config import retention_seconds
 from ..state import CallerDep, GatewayState, State
 from ..store.keys import hash_key
 
@@ -48,6 +49,16 @@ class GenerateKey(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     duration: str | None = Field(default=None, max_length=32)
     expires_at: int | None = Field(default=None, ge=0, le=MAX_EXPIRES_AT)
+    # How long this key's finished videos are kept (``30d``, ``12h``, or seconds), instead
+    # of the gateway's ``general_settings.retention``.
+    retention: str | StrictInt | None = Field(default=None, union_mode="left_to_right")
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: str | int | None) -> str | int | None:
+        if isinstance(value, str) and len(value) > 32:
+            raise ValueError("must be at most 32 characters")
+        return value
 
     @field_validator("metadata")
     @classmethod
@@ -127,6 +138,14 @@ async def generate_key(request: Request, state: State, caller: CallerDep) -> JSO
             param="expires_at",
             code="invalid_value",
         )
+    retention = None
+    if body.retention is not None:
+        try:
+            retention = retention_seconds(body.retention)
+        except ValueError as exc:
+            raise BadRequestError(
+                f"Invalid value for 'retention': {exc}.", param="retention", code="invalid_value"
+            ) from None
     unknown = [m for m in body.models if m not in state.router.names()]
     if unknown and not state.settings.videos_settings:
         raise BadRequestError(
@@ -143,6 +162,7 @@ async def generate_key(request: Request, state: State, caller: CallerDep) -> JSO
         rpm_limit=body.rpm_limit,
         metadata=body.metadata,
         expires_at=expires_at,
+        retention_seconds=retention,
     )
     return JSONResponse({"key": plain, **record.public()})
 

@@ -11,6 +11,8 @@ import asyncio
 import os
 import re
 import stat
+import time
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -193,6 +195,15 @@ async def video_content(
             code="invalid_value",
         )
     job = await state.videos.get(caller, video_id)
+    if job.expires_at is not None and job.expires_at <= time.time():
+        # Past its retention: the record stays, the content is (or is about to be) deleted.
+        expired = datetime.fromtimestamp(job.expires_at, UTC).isoformat()
+        raise NotFoundError(
+            f"The content of video '{video_id}' expired at {expired.replace('+00:00', 'Z')} "
+            f"(expires_at {job.expires_at}) and is no longer available.",
+            param="video_id",
+            code="video_expired",
+        )
     if job.status != "completed" or job.storage_path is None:
         raise BadRequestError(
             f"Video '{video_id}' is {video_object(job)['status']}; its content is available "

@@ -18,22 +18,28 @@ from sqlalchemy.engine import make_url
 
 from .jobs import JobRecord, JobStore
 from .keys import KeyRecord, KeyStore
+from .leases import LeaseStore
 from .migrations import migrate
+from .retention import RetentionStore
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-__all__ = ["Database", "JobRecord", "JobStore", "KeyRecord", "KeyStore"]
+__all__ = ["Database", "JobRecord", "JobStore", "KeyRecord", "KeyStore", "LeaseStore"]
 
 
 class Database:
-    """One SQLAlchemy engine, migrated on open, with the job and key stores on top."""
+    """One SQLAlchemy engine, migrated on open, with the job, key and lease stores on top.
 
-    def __init__(self, url: str) -> None:
+    ``retention_seconds`` is the gateway's retention (see :class:`JobStore`)."""
+
+    def __init__(self, url: str, *, retention_seconds: int | None = None) -> None:
         self.url = url
         self.engine = _make_engine(url)
-        self.jobs = JobStore(self.engine)
+        self.jobs = JobStore(self.engine, retention_seconds=retention_seconds)
         self.keys = KeyStore(self.engine)
+        self.leases = LeaseStore(self.engine)
+        self.retention = RetentionStore(self.engine)
 
     def migrate(self) -> int:
         """Bring the schema up to date; returns its version."""

@@ -26,6 +26,7 @@ from sqlalchemy import ColumnElement, Engine, and_, case, func, or_, select, upd
 from sqlalchemy.exc import IntegrityError
 
 from .keys import adjust, charge
+from .retention import set_expiry
 from .schema import jobs
 
 ACTIVE = ("queued", "in_progress")
@@ -167,8 +168,9 @@ def _record(row: Any) -> JobRecord:
 class JobStore:
     """Queries and state changes on job records. Each method is one short transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, retention_seconds: int | None = None) -> None:
         self._engine = engine
+        self.retention_seconds = retention_seconds  # the gateway's (see ``set_expiry``)
 
     # -- create ------------------------------------------------------------------------------
 
@@ -449,6 +451,7 @@ class JobStore:
                 return False
             job = _record(conn.execute(select(jobs).where(jobs.c.id == job_id)).one())
             adjust(conn, job.owner_key_id, settled_cost - job.estimated_cost)
+            set_expiry(conn, job, completed_at=now, default=self.retention_seconds)
         return True
 
     def fail(self, job_id: str, error: dict[str, Any]) -> bool:

@@ -44,6 +44,8 @@ class KeyRecord:
     created_at: int
     expires_at: int | None
     revoked_at: int | None
+    # How long this key's finished videos are kept (seconds); ``None``: the gateway's period.
+    retention_seconds: int | None = None
 
     def public(self) -> dict[str, Any]:
         """The key's info as ``/key/info`` and ``/key/list`` show it."""
@@ -59,6 +61,7 @@ class KeyRecord:
             "created_at": self.created_at,
             "expires_at": self.expires_at,
             "revoked": self.revoked_at is not None,
+            "retention_seconds": self.retention_seconds,
         }
 
 
@@ -83,6 +86,7 @@ def _record(row: Any) -> KeyRecord:
         created_at=row.created_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+        retention_seconds=row.retention_seconds,
     )
 
 
@@ -101,6 +105,7 @@ class KeyStore:
         rpm_limit: int | None,
         metadata: dict[str, Any],
         expires_at: int | None,
+        retention_seconds: int | None = None,
     ) -> tuple[str, KeyRecord]:
         """A new key: returns its plain text (shown once) and its record."""
         plain = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -118,6 +123,7 @@ class KeyStore:
             "created_at": int(time.time()),
             "expires_at": expires_at,
             "revoked_at": None,
+            "retention_seconds": retention_seconds,
         }
         with self._engine.begin() as conn:
             conn.execute(api_keys.insert().values(**values))

@@ -105,10 +105,28 @@ def _0003_jobs_claim(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE jobs ADD COLUMN claimed_until FLOAT"))
 
 
+def _0004_retention(conn: Connection) -> None:
+    # Retention: a key may keep its videos for a period other than the gateway's, and the
+    # sweeper that deletes expired content runs on one gateway at a time, holding the
+    # ``sweeper`` row of ``leases`` (its instance id, and until when, in unix seconds).
+    conn.execute(text("ALTER TABLE api_keys ADD COLUMN retention_seconds BIGINT"))
+    meta = MetaData()
+    Table(
+        "leases",
+        meta,
+        Column("name", String(64), primary_key=True),
+        Column("holder", String(64)),
+        Column("until", Float, nullable=False),
+    )
+    meta.create_all(conn)
+    conn.execute(text("CREATE INDEX ix_jobs_expires ON jobs (expires_at)"))
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "initial", _0001_initial),
     (2, "jobs.priced", _0002_jobs_priced),
     (3, "jobs.claim", _0003_jobs_claim),
+    (4, "retention", _0004_retention),
 )
 
 # The key of PostgreSQL's advisory lock that serializes migrations (any fixed 64-bit number;

@@ -35,6 +35,8 @@ api_keys = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger),
     Column("revoked_at", BigInteger),
+    # Overrides the gateway's retention for this key's videos (seconds; null: the gateway's).
+    Column("retention_seconds", BigInteger),
 )
 
 jobs = Table(
@@ -72,4 +74,13 @@ jobs = Table(
     # The poll lease: which gateway instance is polling the job, and until when (unix s).
     Column("claimed_by", String(64)),
     Column("claimed_until", Float),
+)
+
+# Gateway-wide leases (one gateway at a time does the named work): who holds each, until when.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64)),
+    Column("until", Float, nullable=False),
 )
