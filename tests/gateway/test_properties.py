@@ -33,7 +33,8 @@ from vidgate._validation import (
 )
 from vidgate.gateway.body import MAX_JSON_DEPTH, parse_create, parse_remix, read_json_object
 from vidgate.gateway.config import ConfigError, load_settings
-from vidgate.gateway.routes.keys import GenerateKey, _model, parse_duration
+from vidgate.gateway.durations import parse_duration
+from vidgate.gateway.routes.keys import GenerateKey, _model
 from vidgate.gateway.routes.videos import check_range
 from vidgate.local import PREVIEW
 

@@ -33,6 +33,7 @@ from pydantic import (
 
 from .._home import vidgate_home
 from ..local.store import LocalSettings
+from .durations import MAX_DURATION_SECONDS, parse_duration
 from .webhooks import WebhookTarget
 
 ENV_PREFIX = "os.environ/"
@@ -195,9 +196,6 @@ def retention_seconds(value: Any) -> Any:
     Raises:
         ValueError: not a duration, or not more than 0 s and at most 100 years.
     """
-    # Imported here: the routes import this module (through the gateway state).
-    from .routes.keys import MAX_DURATION_SECONDS, parse_duration
-
     if value is None:
         return None
     if isinstance(value, bool):

@@ -6,7 +6,6 @@ Only the master key creates, lists or deletes keys; any key may read its own inf
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Annotated, Any
 
@@ -18,19 +17,17 @@ from ..._exceptions import BadRequestError, NotFoundError
 from ..auth import Caller, require_admin
 from ..body import read_json_object
 from ..config import retention_seconds
+from ..durations import parse_duration
 from ..state import CallerDep, GatewayState, State
 from ..store.keys import hash_key
 
 router = APIRouter(tags=["keys"])
 
-_DURATION = re.compile(r"^\s*([0-9]{1,9})\s*(s|m|h|d|w)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # Bounds on what a key may hold, so every value fits the database's 64-bit integers and
 # finite floats (and JSON: ``Infinity`` is not JSON, so a stored one broke /key/list).
 MAX_BUDGET_USD = 1e9
 MAX_RPM = 1_000_000
 MAX_EXPIRES_AT = 253_402_300_799  # 9999-12-31T23:59:59Z
-MAX_DURATION_SECONDS = 100 * 365 * 86400
 MAX_MODELS = 1000
 MAX_METADATA_BYTES = 16 * 1024
 
@@ -89,26 +86,6 @@ class KeyLookup(BaseModel):
 
     key: str | None = Field(default=None, max_length=400)
     key_id: str | None = Field(default=None, max_length=64)
-
-
-def parse_duration(text: str) -> int:
-    """``30s``, ``15m``, ``12h``, ``30d``, ``2w`` → seconds."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise BadRequestError(
-            f"Invalid value for 'duration': '{text}'. Use a number and a unit: 30s, 15m, 12h, "
-            "30d or 2w.",
-            param="duration",
-            code="invalid_value",
-        )
-    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds <= 0 or seconds > MAX_DURATION_SECONDS:
-        raise BadRequestError(
-            f"Invalid value for 'duration': '{text}' must be more than 0 s and at most 100 years.",
-            param="duration",
-            code="invalid_value",
-        )
-    return seconds
 
 
 def _model(cls: type[BaseModel], data: dict[str, Any]) -> Any:
