@@ -18,11 +18,15 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 4000).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    role: Annotated[
+        str | None,
+        typer.Option(help="all (default), api (answers clients) or worker (polls providers)."),
+    ] = None,
 ) -> None:
     """Run the OpenAI-compatible gateway (POST /v1/videos, ...)."""
     from ..gateway.server import run
 
-    code = run(config=config, host=host, port=port, log_level=log_level)
+    code = run(config=config, host=host, port=port, log_level=log_level, role=role)
     if code:
         raise typer.Exit(code)
 

@@ -127,13 +127,19 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     # Whatever server runs the app, its access log never shows a key sent in a query.
     install_access_log_redaction()
 
+    role = state.settings.general_settings.role
+    # Workers (and all-in-one replicas) poll providers, copy videos and sweep; api replicas
+    # only answer clients.
+    works = role in ("all", "worker")
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.db.call(state.db.migrate)
         await state.db.call(state.storage.open)
-        await state.videos.recover()
-        state.poller.start()
-        sweeper.start()
+        if works:
+            await state.videos.recover()
+            state.poller.start()
+            sweeper.start()
         redis = state.videos.limiter
         if isinstance(redis, SharedState):
             redis.start()
@@ -161,11 +167,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.gateway = state
     app.state.sweeper = sweeper
     errors.install(app)
-    for prefix in ("", "/v1"):
-        app.include_router(videos.router, prefix=prefix)
-        app.include_router(models.router, prefix=prefix)
-    app.include_router(keys.router)
-    app.include_router(spend.router)
+    if role != "worker":
+        for prefix in ("", "/v1"):
+            app.include_router(videos.router, prefix=prefix)
+            app.include_router(models.router, prefix=prefix)
+        app.include_router(keys.router)
+        app.include_router(spend.router)
     app.include_router(health.router)
     # Outermost first when the app runs: request id, metrics, then the body cap.
     app.add_middleware(BodyLimitMiddleware, limit=state.settings.general_settings.max_upload_bytes)

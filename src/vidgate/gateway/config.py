@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -121,6 +121,10 @@ class GeneralSettings(_Strict):
     poll_after_ms: int = Field(default=500, ge=10)
     # How many jobs the poller checks at once.
     poll_concurrency: int = Field(default=8, ge=1)
+    # What this replica does: ``all`` (the default), ``api`` (answers clients, never polls
+    # providers) or ``worker`` (polls providers, copies videos, sweeps; serves only health
+    # and metrics). Client traffic on api replicas cannot slow a worker's polling.
+    role: Literal["all", "api", "worker"] = "all"
     host: str | None = None
     port: int | None = Field(default=None, ge=0, le=65535)
     # Rate limits and poller wake-ups shared by all replicas (gateway/redis_state.py); without

@@ -23,6 +23,7 @@ def run(
     host: str | None = None,
     port: int | None = None,
     log_level: str = "info",
+    role: str | None = None,
 ) -> int:
     """Serve until stopped; returns the process exit code (2 for a bad config or a refused
     address, with the reason on stderr)."""
@@ -34,6 +35,10 @@ def run(
 
     try:
         settings = load_settings(config)
+        if role is not None:
+            if role not in ("all", "api", "worker"):
+                raise ConfigError(f"--role: '{role}' is not one of all, api, worker")
+            settings.general_settings.role = role  # type: ignore[assignment]
         app = create_app(settings)
     except ConfigError as exc:
         _say(f"bad config: {exc}")
