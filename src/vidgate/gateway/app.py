@@ -27,6 +27,7 @@ from .body import BodyLimitMiddleware
 from .config import Settings
 from .limits import Limiter, RateLimiter
 from .metrics import Metrics, MetricsMiddleware
+from .pg_wake import PgWake, is_postgres
 from .policy import LoopbackOnlyMiddleware
 from .poller import Poller
 from .redis_state import SharedState
@@ -74,6 +75,11 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
     # fallback while Redis is down); without it they stay in process.
     shared: Limiter = limiter
     wake_poller = poller.wake
+    listener: PgWake | None = None
+    if not general.redis_url and is_postgres(settings.database_url):
+        # Replicas on one PostgreSQL without Redis wake each other through LISTEN/NOTIFY.
+        listener = PgWake(settings.database_url, instance=poller.instance, wake=poller.wake)
+        wake_poller = listener.wake
     if general.redis_url:
         shared = redis = SharedState(
             general.redis_url, fallback=limiter, wake=lambda: poller.wake()
@@ -105,6 +111,7 @@ def build_state(settings: Settings, *, engine: Engine | None = None) -> GatewayS
         metrics=metrics,
         poller=poller,
         videos=service,
+        wakes=listener,
     )
 
 
@@ -140,6 +147,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             await state.videos.recover()
             state.poller.start()
             sweeper.start()
+            if state.wakes is not None:
+                state.wakes.start()
         redis = state.videos.limiter
         if isinstance(redis, SharedState):
             redis.start()
@@ -150,6 +159,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             state.ready = False
             if isinstance(redis, SharedState):
                 await redis.aclose()
+            if state.wakes is not None:
+                await state.wakes.aclose()
             await sweeper.stop()
             await state.poller.stop()
             await state.poller.webhooks.aclose()

@@ -12,6 +12,7 @@ from .auth import Caller, bearer_token, check_key, master_caller
 from .config import Settings
 from .limits import RateLimiter
 from .metrics import Metrics
+from .pg_wake import PgWake
 from .poller import Poller
 from .router import ModelRouter
 from .service import VideoService
@@ -32,6 +33,8 @@ class GatewayState:
     metrics: Metrics
     poller: Poller
     videos: VideoService
+    # Wake-ups between replicas on PostgreSQL without Redis (``pg_wake``), else ``None``.
+    wakes: PgWake | None = None
     ready: bool = False
 
 
