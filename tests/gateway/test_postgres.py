@@ -502,16 +502,24 @@ def _share_and_survive(upstream: FakeOpenAIState, first: Gateway, second: Gatewa
     # 2. A gateway killed while copying: its leases run out and the other finishes its jobs.
     upstream.inject(method="GET", path=CONTENT, status=None, delay=0.5, times=1000)
     before = len(_content(upstream))
-    late = [
-        clients[i % 2].videos.create(prompt=f"late {i}", model="sora-2", seconds="4")
-        for i in range(6)
-    ]
+    late: list[Any] = []
     assert first.proc is not None
     pid = first.proc.pid
     engine = sqlalchemy.create_engine(first.db_url)
     copying: set[str] = set()  # jobs the first gateway holds and has begun to copy
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
+    # Both pollers wake on every create (LISTEN/NOTIFY) and race for the jobs: create through
+    # the first gateway, a batch at a time, until it holds one mid-copy.
+    next_batch = time.monotonic()
     while not copying and time.monotonic() < deadline:
+        if time.monotonic() >= next_batch and len(late) < 24:
+            late += [
+                clients[0].videos.create(
+                    prompt=f"late {len(late) + i}", model="sora-2", seconds="4"
+                )
+                for i in range(6)
+            ]
+            next_batch = time.monotonic() + 3
         with engine.connect() as conn:
             held = dict(
                 conn.execute(
