@@ -43,13 +43,10 @@ class GatewayAdmin:
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> Any:
-        headers = {"Accept": "application/json"}
-        if self._peer.credentials.api_key:
-            headers["Authorization"] = f"Bearer {self._peer.credentials.api_key}"
         request = Request(
             method,
             f"{self._root}{path}",
-            headers,
+            self._peer.headers(),
             params=dict(params or {}),
             json=dict(body) if body is not None else None,
         )

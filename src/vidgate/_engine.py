@@ -273,14 +273,9 @@ class Engine:
                             f"{_log.redact_url(url)} answered HTTP {response.status_code}.",
                             status_code=response.status_code,
                         )
-                    declared = response.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > max_bytes:
-                        raise ValueError(f"it is {declared} bytes; the limit is {max_bytes}")
-                    body = bytearray()
-                    async for chunk in response.chunks:
-                        body += chunk
-                        if len(body) > max_bytes:
-                            raise ValueError(f"it is larger than the limit of {max_bytes} bytes")
+                    body, more = await _read_capped(response, max_bytes)
+                    if more:
+                        raise ValueError(f"it is larger than the limit of {max_bytes} bytes")
                 finally:
                     await response.aclose()
         except SendError as exc:
@@ -289,7 +284,7 @@ class Engine:
             raise APITimeoutError(
                 f"Request to {_log.redact_url(url)} timed out after {timeout:g} s."
             ) from None
-        return bytes(body), response.headers.get("content-type")
+        return body, response.headers.get("content-type")
 
     def _network_client(self) -> Transport:
         if self._transport is not None:

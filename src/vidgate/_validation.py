@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ._exceptions import BadRequestError, UnsupportedFeatureError
-from ._imageinfo import image_info, refusal, sniff
+from ._imageinfo import image_info, refusal
 from .providers import Provider
 from .types.capabilities import ModelCapabilities
 from .types.params import ImageInput
@@ -228,11 +228,6 @@ def _reserved(name: str, model: str) -> BadRequestError:
         param=name,
         code="reserved_parameter",
     )
-
-
-def sniff_image_type(data: bytes) -> str | None:
-    """The MIME type of JPEG, PNG or WebP bytes, from their signature; else ``None``."""
-    return sniff(data)
 
 
 def _image(name: str, data: bytes, content_type: str | None) -> ImageInput:

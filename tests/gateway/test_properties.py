@@ -329,6 +329,7 @@ def test_range_headers_are_served_ignored_or_refused(header: str, size: int) -> 
             "models": json_values,
             "metadata": json_values,
             "key_alias": json_values,
+            "retention": json_values,
         },
     )
 )
@@ -345,6 +346,7 @@ def test_key_fields_are_bounded_or_a_400(body: dict[str, Any]) -> None:
     assert key.max_budget is None or (math.isfinite(key.max_budget) and key.max_budget <= 1e9)
     assert key.rpm_limit is None or 1 <= key.rpm_limit <= 1_000_000
     assert key.expires_at is None or key.expires_at < 2**63
+    assert key.retention is None or 0 < key.retention <= 100 * 365 * 86400
 
 
 # -- config (operator input: a bad value fails at start, never later) -------------------------
@@ -363,6 +365,13 @@ def test_key_fields_are_bounded_or_a_400(body: dict[str, Any]) -> None:
                 "reference_timeout",
                 "reference_hosts",
                 "allow_http_references",
+                "local_dir",
+                "local_workers",
+                "retention",
+                "sweep_interval",
+                "sweep_batch",
+                "role",
+                "redis_url",
                 "webhooks",
                 "nonsense",
             ]

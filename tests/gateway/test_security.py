@@ -47,7 +47,11 @@ def bomb_png(width: int = 20_000, height: int = 20_000) -> bytes:
 # -- an image server the gateway may fetch references from -----------------------------------
 
 
+FETCHED: list[str] = []  # the query of every /ok.png fetch, to tell the tests' fetches apart
+
+
 async def _ok(request: Request) -> Response:
+    FETCHED.append(request.url.query)
     return Response(REFERENCE_PNG, media_type="image/png")
 
 
@@ -543,3 +547,27 @@ def test_local_preview_with_api_base_goes_to_that_gateway(gateway: Gateway) -> N
     assert [v["prompt"] for v in _videos(gateway, key)] == ["through the gateway"]
     again = vidgate.video_retrieve(video.id, api_base=f"{gateway.url}/v1", api_key=key)
     assert again.prompt == "through the gateway"
+
+
+def test_no_fetch_for_a_replay_or_past_the_rate_limit(fetching: Gateway, images: str) -> None:
+    """A reference URL is fetched only for a create that goes ahead: not for an idempotent
+    replay, not for a key past its rpm_limit (no free fetches)."""
+    key = fetching.new_key(rpm_limit=1)
+    url = f"{images}/ok.png?who={key[-8:]}"
+    body = {"input_reference": {"image_url": url}, "seconds": "1", "size": "720x1280"}
+    with fetching.http(key) as http:
+        first = http.post(
+            "/v1/videos",
+            json={"model": "local/preview", "prompt": "x", **body},
+            headers={"idempotency-key": "once"},
+        )
+        replay = http.post(
+            "/v1/videos",
+            json={"model": "local/preview", "prompt": "x", **body},
+            headers={"idempotency-key": "once"},
+        )
+        limited = _create(http, **body)
+    assert first.status_code == replay.status_code == 200
+    assert replay.json()["id"] == first.json()["id"]
+    assert _error(limited, 429)["code"] == "rate_limit_exceeded"
+    assert FETCHED.count(f"who={key[-8:]}") == 1

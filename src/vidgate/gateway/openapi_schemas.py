@@ -176,6 +176,7 @@ SCHEMAS: dict[str, Schema] = {
             "spend": _NUMBER,
             "created_at": _INTEGER,
             "expires_at": _nullable(_INTEGER),
+            "retention_seconds": _nullable(_INTEGER),
             "revoked": {"type": "boolean"},
         },
         description="A virtual key's settings and spend (never its plain text).",
@@ -215,6 +216,16 @@ SCHEMAS: dict[str, Schema] = {
                     "minimum": 0,
                     "maximum": 253402300799,
                     "description": "Unix time, in the future.",
+                }
+            ),
+            "retention": _nullable(
+                {
+                    "oneOf": [
+                        {"type": "string", "maxLength": 32},
+                        {"type": "integer", "minimum": 1, "maximum": 3153600000},
+                    ],
+                    "description": "How long this key's finished videos are kept (30d, 12h "
+                    "or seconds); overrides the gateway's retention.",
                 }
             ),
         },

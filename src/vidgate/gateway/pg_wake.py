@@ -42,6 +42,8 @@ class PgWake:
         self._wake_local = wake
         self._task: asyncio.Task[None] | None = None
         self._sender: psycopg.AsyncConnection[object] | None = None
+        # A burst of creates shares one sending connection: opened once, used in turn.
+        self._sending = asyncio.Lock()
         self._pending: set[asyncio.Task[None]] = set()
         self.received = 0  # notifications from other replicas (for tests and metrics)
 
@@ -53,9 +55,10 @@ class PgWake:
 
     async def _notify(self) -> None:
         try:
-            if self._sender is None or self._sender.closed:
-                self._sender = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
-            await self._sender.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self._instance))
+            async with self._sending:
+                if self._sender is None or self._sender.closed:
+                    self._sender = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+                await self._sender.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self._instance))
         except psycopg.Error as exc:
             log.info("wake-up not sent (the others poll on their own cadence): %s", exc)
             self._sender = None

@@ -120,12 +120,13 @@ class Poller:
         self.recover: Callable[[], Awaitable[None]] | None = None
         self.recover_every = RECOVER_EVERY
         self._recovered_at = time.monotonic()
+        self._recovering: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="vidgate-poller")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._busy.values()) if t is not None]
+        tasks = [t for t in (self._task, self._recovering, *self._busy.values()) if t is not None]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -144,6 +145,23 @@ class Poller:
     def wake(self) -> None:
         self._wake.set()
 
+    def _maybe_recover(self) -> None:
+        """Start a recovery run when one is due. It runs beside the polls, not in their way
+        (it may resend a create, which takes as long as the provider takes to answer), and
+        one at a time."""
+        due = time.monotonic() - self._recovered_at >= self.recover_every
+        running = self._recovering is not None and not self._recovering.done()
+        if self.recover is not None and due and not running:
+            self._recovered_at = time.monotonic()
+            self._recovering = asyncio.create_task(self._recover(self.recover))
+
+    @staticmethod
+    async def _recover(recover: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await recover()
+        except Exception:  # a database hiccup: the next run tries again
+            log.warning("recovery of half-created jobs failed", exc_info=True)
+
     async def _run(self) -> None:
         while True:
             try:
@@ -155,9 +173,7 @@ class Poller:
                 await asyncio.sleep(IDLE_WAIT)
 
     async def _tick(self) -> None:
-        if self.recover is not None and time.monotonic() - self._recovered_at >= self.recover_every:
-            self._recovered_at = time.monotonic()
-            await self.recover()
+        self._maybe_recover()
         due, next_at = await self.db.call(self._scan, time.time(), self._concurrency * 4)
         for job in due:
             if job.id not in self._busy:

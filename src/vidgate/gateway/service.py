@@ -84,6 +84,9 @@ class VideoService:
             raise BadRequestError("'model' is required.", param="model", code="missing_required")
         route = self.router.pick(model)
         self._check_model_access(caller, route.public_model)
+        # A reference URL is fetched last, once the request is known good, is not a replay
+        # and is within the key's rate: a caller cannot make the gateway fetch for free.
+        fetch = self._fetchable(body.reference, route)
         params = _prepare.create_params(
             route.provider,
             model=model,
@@ -91,7 +94,7 @@ class VideoService:
             prompt=body.prompt,
             seconds=body.seconds,
             size=body.size,
-            input_reference=await self._reference(body.reference, route, model),
+            input_reference=None if fetch else body.reference,
             extra_body=body.extra,
             defaults=route.default_extra,
             local_caller=False,
@@ -102,6 +105,9 @@ class VideoService:
             if existing is not None:
                 return existing
         await self._check_rate(caller)
+        if fetch:
+            fetched = await self.references.fetch(self.engine, fetch)
+            params.input_reference = load_input_reference(fetched, route.capabilities(), model)
         job = JobRecord(
             id=new_video_id(),
             owner_key_id=caller.owner,
@@ -134,19 +140,15 @@ class VideoService:
             params.idempotency_key = job.id
         return await self._submit(job, route, params)
 
-    async def _reference(
-        self, value: tuple[str, bytes, str] | str | None, route: Route, model: str
-    ) -> tuple[str, bytes, str] | str | None:
-        """The create's reference image as bytes where it is a URL: an ``https:`` URL is
-        fetched here through the outbound URL guard (capped and timed), so the image is
-        checked at create, before any job exists, and a restart can resend it. Uploads and
-        ``data:`` URLs pass as sent; anything else is refused when the params are prepared
-        (never read as a path)."""
-        if isinstance(value, str) and route.capabilities().image_input:
-            scheme = reference_scheme(value)
-            if scheme in ("https", "http"):
-                return await self.references.fetch(self.engine, value)
-        return value
+    @staticmethod
+    def _fetchable(value: tuple[str, bytes, str] | str | None, route: Route) -> str | None:
+        """The reference URL the gateway fetches itself (``https:``, or ``http:`` where the
+        operator allows it), so the image is checked at create, before any job exists, and a
+        restart can resend it; ``None`` for an upload or a ``data:`` URL (used as sent) and
+        for anything else (refused when the params are prepared: never read as a path)."""
+        if not isinstance(value, str) or not route.capabilities().image_input:
+            return None
+        return value if reference_scheme(value) in ("https", "http") else None
 
     async def _replay(self, caller: Caller, key: str, fingerprint: str) -> JobRecord | None:
         existing = await self.db.call(self.db.jobs.by_idempotency_key, caller.owner, key)

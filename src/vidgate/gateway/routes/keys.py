@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..._exceptions import BadRequestError, NotFoundError
 from ..auth import Caller, require_admin
@@ -48,14 +48,20 @@ class GenerateKey(BaseModel):
     expires_at: int | None = Field(default=None, ge=0, le=MAX_EXPIRES_AT)
     # How long this key's finished videos are kept (``30d``, ``12h``, or seconds), instead
     # of the gateway's ``general_settings.retention``.
-    retention: str | StrictInt | None = Field(default=None, union_mode="left_to_right")
+    # Read here into seconds, so the rest of the route has one number.
+    retention: int | None = None
 
-    @field_validator("retention")
+    @field_validator("retention", mode="before")
     @classmethod
-    def _retention(cls, value: str | int | None) -> str | int | None:
+    def _retention(cls, value: Any) -> int | None:
+        if value is None:
+            return None
         if isinstance(value, str) and len(value) > 32:
             raise ValueError("must be at most 32 characters")
-        return value
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ValueError("must be a duration (30d, 12h, ...) or a whole number of seconds")
+        seconds: int | None = retention_seconds(value)
+        return seconds
 
     @field_validator("metadata")
     @classmethod
@@ -115,14 +121,6 @@ async def generate_key(request: Request, state: State, caller: CallerDep) -> JSO
             param="expires_at",
             code="invalid_value",
         )
-    retention = None
-    if body.retention is not None:
-        try:
-            retention = retention_seconds(body.retention)
-        except ValueError as exc:
-            raise BadRequestError(
-                f"Invalid value for 'retention': {exc}.", param="retention", code="invalid_value"
-            ) from None
     unknown = [m for m in body.models if m not in state.router.names()]
     if unknown and not state.settings.videos_settings:
         raise BadRequestError(
@@ -139,7 +137,7 @@ async def generate_key(request: Request, state: State, caller: CallerDep) -> JSO
         rpm_limit=body.rpm_limit,
         metadata=body.metadata,
         expires_at=expires_at,
-        retention_seconds=retention,
+        retention_seconds=body.retention,
     )
     return JSONResponse({"key": plain, **record.public()})
 
